@@ -1,0 +1,313 @@
+"""Seeded synthetic datasets and a fast in-memory batch loader.
+
+Every dataset in the book is made here from a seed: nothing is downloaded, and
+the same seed gives the same tensors on every machine. Datasets are plain
+dictionaries of tensors that share their first dimension, so they can be
+sliced, split and batched without a ``Dataset`` class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from ._validation import (
+    check_float,
+    check_generator,
+    check_int,
+    check_tensor_dict,
+    describe,
+)
+
+__all__ = [
+    "BatchLoader",
+    "make_imbalanced_data",
+    "make_multitask_data",
+    "train_val_split",
+]
+
+
+def make_multitask_data(
+    n_samples: int = 1000,
+    *,
+    n_features: int = 8,
+    n_classes: int = 3,
+    noise: float = 0.1,
+    label_noise: float = 0.0,
+    seed: int | torch.Generator = 0,
+) -> dict[str, Tensor]:
+    """A regression target and a class target that share one hidden structure.
+
+    The inputs ``x`` are standard normal. Both targets are functions of the same
+    two-dimensional projection ``z = x @ W`` of the inputs, so a network whose
+    shared trunk learns ``z`` is helped on both tasks:
+
+    .. math::
+
+        y_{\\text{reg}} = \\sin(2 z_1) + \\tfrac{1}{2} z_2^2 + \\sigma \\varepsilon,
+        \\qquad
+        y_{\\text{cls}} = \\left\\lfloor \\frac{C \\,(\\operatorname{atan2}(z_2, z_1) + \\pi)}
+        {2 \\pi} \\right\\rfloor
+
+    The class is the angular sector of ``z`` (``C`` equal sectors); a fraction
+    ``label_noise`` of the class labels is then replaced by uniformly drawn ones,
+    which gives a model something to overfit.
+
+    Args:
+        n_samples: number of samples ``N``.
+        n_features: number of input features ``F`` (at least 2).
+        n_classes: number of classes ``C`` (at least 2).
+        noise: standard deviation ``sigma`` of the Gaussian noise on ``y_reg``.
+        label_noise: fraction of class labels replaced at random, in ``[0, 1]``.
+        seed: an ``int`` seed or a ``torch.Generator``.
+
+    Returns:
+        ``{"x": (N, F) float32, "y_reg": (N, 1) float32, "y_cls": (N,) int64}``.
+
+    Example:
+        >>> data = make_multitask_data(100, n_features=4, n_classes=3, seed=0)
+        >>> {k: tuple(v.shape) for k, v in data.items()}
+        {'x': (100, 4), 'y_reg': (100, 1), 'y_cls': (100,)}
+        >>> int(data["y_cls"].max()) < 3
+        True
+    """
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_features = check_int(n_features, "n_features", minimum=2)
+    n_classes = check_int(n_classes, "n_classes", minimum=2)
+    noise = check_float(noise, "noise", minimum=0.0)
+    label_noise = check_float(label_noise, "label_noise", minimum=0.0, maximum=1.0)
+    gen = check_generator(seed)
+
+    x = torch.randn(n_samples, n_features, generator=gen)
+    projection = torch.linalg.qr(torch.randn(n_features, 2, generator=gen)).Q * math.sqrt(2.0)
+    z = x @ projection
+    y_reg = torch.sin(2.0 * z[:, :1]) + 0.5 * z[:, 1:] ** 2
+    y_reg = y_reg + noise * torch.randn(n_samples, 1, generator=gen)
+    angle = torch.atan2(z[:, 1], z[:, 0]) + math.pi
+    y_cls = (angle * n_classes / (2 * math.pi)).long().clamp_(max=n_classes - 1)
+    flip = torch.rand(n_samples, generator=gen) < label_noise
+    random_labels = torch.randint(n_classes, (n_samples,), generator=gen)
+    y_cls = torch.where(flip, random_labels, y_cls)
+    return {"x": x, "y_reg": y_reg, "y_cls": y_cls}
+
+
+def _counts_from_proportions(n_samples: int, proportions: Sequence[float]) -> list[int]:
+    """Split ``n_samples`` into integer counts by the largest-remainder rule."""
+    total = sum(proportions)
+    exact = [n_samples * p / total for p in proportions]
+    counts = [math.floor(e) for e in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in by_remainder[: n_samples - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def make_imbalanced_data(
+    n_samples: int = 2000,
+    *,
+    proportions: Sequence[float] = (0.95, 0.05),
+    n_features: int = 2,
+    class_sep: float = 1.5,
+    seed: int | torch.Generator = 0,
+) -> dict[str, Tensor]:
+    """Gaussian blobs with chosen class proportions, for class-imbalance chapters.
+
+    Class ``c`` gets ``round(N * p_c / sum(p))`` samples (rounded so that the counts
+    add up to ``N`` exactly) drawn from a unit-variance Gaussian around a centre
+    at distance ``class_sep`` from the origin in a random direction. Two
+    proportions give a binary problem, more give a multi-class one; the samples
+    come in random order.
+
+    Args:
+        n_samples: number of samples ``N``.
+        proportions: relative class frequencies, one per class (at least two,
+            each positive); they need not sum to one.
+        n_features: number of input features ``F``.
+        class_sep: distance of each class centre from the origin; smaller is harder.
+        seed: an ``int`` seed or a ``torch.Generator``.
+
+    Returns:
+        ``{"x": (N, F) float32, "y": (N,) int64}``.
+
+    Raises:
+        ValueError: if a class would receive no sample at all.
+
+    Example:
+        >>> data = make_imbalanced_data(1000, proportions=(0.9, 0.1), seed=0)
+        >>> torch.bincount(data["y"]).tolist()
+        [900, 100]
+    """
+    n_samples = check_int(n_samples, "n_samples", minimum=2)
+    n_features = check_int(n_features, "n_features", minimum=1)
+    class_sep = check_float(class_sep, "class_sep", minimum=0.0)
+    if isinstance(proportions, (str, bytes)) or not isinstance(proportions, Sequence):
+        raise TypeError(
+            f"`proportions` must be a sequence of positive numbers, got {describe(proportions)}"
+        )
+    if len(proportions) < 2:
+        raise ValueError(
+            f"`proportions` must give at least two classes, got {list(proportions)}"
+        )
+    props = [
+        check_float(p, f"proportions[{i}]", minimum=0.0, open_minimum=True)
+        for i, p in enumerate(proportions)
+    ]
+    counts = _counts_from_proportions(n_samples, props)
+    empty = [c for c, count in enumerate(counts) if count == 0]
+    if empty:
+        raise ValueError(
+            f"class {empty[0]} would get no sample: `n_samples`={n_samples} is too small "
+            f"for `proportions`={list(proportions)} (counts would be {counts})"
+        )
+    gen = check_generator(seed)
+    directions = torch.randn(len(counts), n_features, generator=gen)
+    centres = class_sep * directions / directions.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    y = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    x = centres[y] + torch.randn(n_samples, n_features, generator=gen)
+    order = torch.randperm(n_samples, generator=gen)
+    return {"x": x[order], "y": y[order]}
+
+
+def train_val_split(
+    data: Mapping[str, Tensor],
+    *,
+    val_fraction: float = 0.2,
+    stratify: str | None = None,
+    seed: int | torch.Generator = 0,
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Split a dictionary of tensors into a training part and a validation part.
+
+    Args:
+        data: tensors that share their first dimension, as returned by the
+            ``make_*_data`` functions.
+        val_fraction: the share of samples that go to validation, in ``(0, 1)``.
+        stratify: the key of an integer label tensor; when given, each class is
+            split separately so that both parts keep the class proportions (what
+            an imbalanced dataset needs).
+        seed: an ``int`` seed or a ``torch.Generator``.
+
+    Returns:
+        ``(train, val)``, two dictionaries with the same keys as ``data``.
+
+    Example:
+        >>> data = make_imbalanced_data(1000, proportions=(0.9, 0.1), seed=0)
+        >>> train, val = train_val_split(data, val_fraction=0.2, stratify="y")
+        >>> torch.bincount(val["y"]).tolist()
+        [180, 20]
+    """
+    tensors = check_tensor_dict(data, "data")
+    val_fraction = check_float(
+        val_fraction, "val_fraction", minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True
+    )
+    gen = check_generator(seed)
+    n = len(next(iter(tensors.values())))
+    if stratify is None:
+        order = torch.randperm(n, generator=gen)
+        n_val = round(n * val_fraction)
+        val_idx, train_idx = order[:n_val], order[n_val:]
+    else:
+        if stratify not in tensors:
+            raise ValueError(
+                f"`stratify` must be one of the keys of `data` {sorted(tensors)}, got {stratify!r}"
+            )
+        labels = tensors[stratify]
+        if labels.dtype.is_floating_point or labels.dim() != 1:
+            raise TypeError(
+                f"`data[{stratify!r}]` must be a 1-D integer label tensor to stratify on, "
+                f"got {describe(labels)}"
+            )
+        val_parts, train_parts = [], []
+        for cls in torch.unique(labels):
+            members = torch.nonzero(labels == cls).squeeze(1)
+            members = members[torch.randperm(len(members), generator=gen)]
+            n_val = round(len(members) * val_fraction)
+            val_parts.append(members[:n_val])
+            train_parts.append(members[n_val:])
+        val_idx = torch.cat(val_parts)[torch.randperm(sum(len(p) for p in val_parts), generator=gen)]
+        train_idx = torch.cat(train_parts)
+        train_idx = train_idx[torch.randperm(len(train_idx), generator=gen)]
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise ValueError(
+            f"`val_fraction`={val_fraction} leaves an empty part for {n} samples "
+            f"({len(train_idx)} train, {len(val_idx)} validation)"
+        )
+    train = {key: value[train_idx] for key, value in tensors.items()}
+    val = {key: value[val_idx] for key, value in tensors.items()}
+    return train, val
+
+
+class BatchLoader:
+    """Mini-batches of an in-memory dictionary of tensors, by slicing.
+
+    A drop-in for ``DataLoader(TensorDataset(...))`` when the whole dataset is
+    already a tensor in memory: each epoch permutes the tensors once and then
+    yields contiguous slices, instead of indexing sample by sample and collating
+    (``make bench`` measures the difference). Iterating again starts a new epoch
+    with a new permutation drawn from the loader's own generator, so a seeded
+    loader gives the same batches in the same order on every run.
+
+    Args:
+        data: a mapping of name to tensor (all with the same first dimension);
+            batches are dictionaries with the same keys.
+        batch_size: samples per batch.
+        shuffle: draw a new random order every epoch.
+        drop_last: drop the last batch when it is smaller than ``batch_size``.
+        seed: an ``int`` seed or a ``torch.Generator`` for the shuffling.
+
+    Example:
+        >>> data = make_multitask_data(10, seed=0)
+        >>> loader = BatchLoader(data, batch_size=4, seed=0)
+        >>> [len(batch["x"]) for batch in loader]
+        [4, 4, 2]
+        >>> len(loader)
+        3
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Tensor],
+        batch_size: int = 64,
+        *,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int | torch.Generator = 0,
+    ) -> None:
+        self.data = check_tensor_dict(data, "data")
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"`shuffle` must be a bool, got {describe(shuffle)}")
+        if not isinstance(drop_last, bool):
+            raise TypeError(f"`drop_last` must be a bool, got {describe(drop_last)}")
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = check_generator(seed)
+        self.num_samples = len(next(iter(self.data.values())))
+        if drop_last and self.num_samples < self.batch_size:
+            raise ValueError(
+                f"`drop_last=True` with `batch_size`={self.batch_size} and only "
+                f"{self.num_samples} samples would give no batch at all"
+            )
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        data = self.data
+        if self.shuffle:
+            order = torch.randperm(self.num_samples, generator=self.generator)
+            data = {key: value[order.to(value.device)] for key, value in data.items()}
+        for i in range(len(self)):
+            start = i * self.batch_size
+            yield {key: value[start : start + self.batch_size] for key, value in data.items()}
+
+    def __repr__(self) -> str:
+        keys = ", ".join(self.data)
+        return (
+            f"BatchLoader(<{self.num_samples} samples: {keys}>, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last})"
+        )

@@ -1,0 +1,147 @@
+"""Small networks for the book: a shared trunk with one head per task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ._validation import check_float, check_int, describe
+
+__all__ = ["MultiHeadNet", "default_device"]
+
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+def default_device() -> torch.device:
+    """The device the book's notebooks use: CUDA when available, else the CPU.
+
+    Example:
+        >>> default_device().type in {"cpu", "cuda"}
+        True
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class MultiHeadNet(nn.Module):
+    """A multilayer perceptron trunk shared by several linear heads.
+
+    ``forward(x)`` returns a dictionary with one output per head, so that each
+    task's loss reads its own output by name. The trunk is exposed as
+    ``self.trunk`` and its parameters by :meth:`shared_parameters`, which is what
+    gradient-based weighting methods look at.
+
+    Args:
+        in_features: input features ``F``.
+        heads: maps a head name to its output size, e.g. ``{"cls": 3, "reg": 1}``.
+        hidden: widths of the trunk's hidden layers (at least one).
+        activation: one of ``"relu"``, ``"gelu"``, ``"tanh"``, ``"silu"``.
+        dropout: dropout probability after each hidden activation.
+        seed: when given, the weights are initialised from this seed without
+            touching PyTorch's global random state.
+
+    Shape:
+        - Input: ``(N, F)``.
+        - Output: ``{name: (N, heads[name])}``.
+
+    Example:
+        >>> net = MultiHeadNet(4, {"cls": 3, "reg": 1}, hidden=(16,), seed=0)
+        >>> out = net(torch.zeros(2, 4))
+        >>> {k: tuple(v.shape) for k, v in out.items()}
+        {'cls': (2, 3), 'reg': (2, 1)}
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        heads: Mapping[str, int],
+        *,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        in_features = check_int(in_features, "in_features", minimum=1)
+        if not isinstance(heads, Mapping) or not heads:
+            raise TypeError(
+                f"`heads` must be a non-empty mapping of head name to output size, "
+                f"got {describe(heads)}"
+            )
+        for name, size in heads.items():
+            if not isinstance(name, str) or not name or "." in name:
+                raise ValueError(
+                    f"`heads` names must be non-empty strings without '.', got {name!r}"
+                )
+            check_int(size, f"heads[{name!r}]", minimum=1)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not hidden:
+            raise TypeError(
+                f"`hidden` must be a non-empty sequence of layer widths, got {describe(hidden)}"
+            )
+        widths = [check_int(w, f"hidden[{i}]", minimum=1) for i, w in enumerate(hidden)]
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"`activation` must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            )
+        dropout = check_float(dropout, "dropout", minimum=0.0, maximum=1.0, open_maximum=True)
+        if seed is not None:
+            check_int(seed, "seed", minimum=0)
+
+        self.in_features = in_features
+        self.head_sizes = dict(heads)
+        self.hidden = tuple(widths)
+        self.activation = activation
+        self.dropout = dropout
+        self.seed = seed
+
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            layers: list[nn.Module] = []
+            width = in_features
+            for out in widths:
+                layers += [nn.Linear(width, out), _ACTIVATIONS[activation]()]
+                if dropout > 0:
+                    layers.append(nn.Dropout(dropout))
+                width = out
+            self.trunk = nn.Sequential(*layers)
+            self.heads = nn.ModuleDict(
+                {name: nn.Linear(width, size) for name, size in heads.items()}
+            )
+
+    def features(self, x: Tensor) -> Tensor:
+        """The shared representation: the trunk's output, shape ``(N, hidden[-1])``."""
+        if not isinstance(x, Tensor):
+            raise TypeError(f"`x` must be a torch.Tensor, got {describe(x)}")
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"`x` must have shape (N, {self.in_features}), got {tuple(x.shape)}"
+            )
+        return self.trunk(x)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """One output per head, ``{name: (N, heads[name])}``."""
+        shared = self.features(x)
+        return {name: head(shared) for name, head in self.heads.items()}
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The trunk's parameters, which every task's gradient reaches."""
+        return list(self.trunk.parameters())
+
+    def head_parameters(self, name: str) -> list[nn.Parameter]:
+        """The parameters of one head, which only that task's loss reaches."""
+        if name not in self.heads:
+            raise ValueError(f"`name` must be one of {list(self.heads)}, got {name!r}")
+        return list(self.heads[name].parameters())
+
+    def extra_repr(self) -> str:
+        args = [
+            str(self.in_features),
+            repr(self.head_sizes),
+            f"hidden={self.hidden!r}",
+            f"activation={self.activation!r}",
+            f"dropout={self.dropout!r}",
+            f"seed={self.seed!r}",
+        ]
+        return ", ".join(args)

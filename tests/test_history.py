@@ -1,0 +1,95 @@
+"""LossHistory: logging, reading, the long DataFrame."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import multiloss_helpers as mlh
+
+
+def _history():
+    h = mlh.LossHistory()
+    for epoch in range(3):
+        for step in range(2):
+            h.log_step({"total": torch.tensor(3.0 - epoch), "a": 1.0 + step}, epoch=epoch)
+        h.log_epoch({"total": 3.0 - epoch, "a": 1.5}, epoch=epoch)
+        h.log_epoch({"total": [2.0, 1.0, 1.5][epoch], "a": 1.0}, epoch=epoch, split="val")
+    return h
+
+
+def test_steps_and_epochs():
+    h = _history()
+    assert h.num_steps == 6 and len(h) == 6 and h.num_epochs == 3
+    assert h.components == ["total", "a"]
+    assert h.steps("total") == [3.0, 3.0, 2.0, 2.0, 1.0, 1.0]
+    assert h.steps("a") == [1.0, 2.0] * 3
+    assert h.epochs("total", split="val") == [2.0, 1.0, 1.5]
+    assert h.last("total") == 1.0
+    assert h.best_epoch("total") == 1
+
+
+def test_tensors_are_kept_until_read():
+    h = mlh.LossHistory()
+    value = torch.tensor(2.5, requires_grad=True) * 1.0
+    h.log_step({"total": value}, epoch=0)
+    stored = h._step_values[0]["total"]
+    assert isinstance(stored, torch.Tensor) and not stored.requires_grad
+    assert h.steps() == [2.5]
+    assert isinstance(h._step_values[0]["total"], float)
+
+
+def test_missing_component_reads_as_nan():
+    h = mlh.LossHistory()
+    h.log_step({"total": 1.0}, epoch=0)
+    h.log_step({"total": 1.0, "extra": 2.0}, epoch=0)
+    values = h.steps("extra")
+    assert math.isnan(values[0]) and values[1] == 2.0
+
+
+def test_to_frame_is_long_and_complete():
+    frame = _history().to_frame()
+    assert list(frame.columns) == ["level", "split", "epoch", "step", "component", "value"]
+    # 6 steps x 2 components + 3 epochs x 2 splits x 2 components
+    assert len(frame) == 12 + 12
+    epoch_rows = frame[(frame.level == "epoch") & (frame.split == "train")]
+    assert epoch_rows.step.tolist() == [2, 2, 4, 4, 6, 6]
+    val = frame[(frame.split == "val") & (frame.component == "total")]
+    assert val.value.tolist() == [2.0, 1.0, 1.5]
+
+
+def test_repr():
+    assert repr(_history()) == "LossHistory(steps=6, epochs=3, components=['total', 'a'])"
+
+
+@pytest.mark.parametrize(
+    ("components", "error", "match"),
+    [
+        ({"total": torch.ones(3)}, ValueError, "must be a scalar"),
+        ({"total": "1.0"}, TypeError, "must be a scalar tensor or a number"),
+        ({"total": True}, TypeError, "must be a scalar tensor or a number"),
+        ({}, TypeError, "non-empty mapping"),
+        ({"": 1.0}, TypeError, "non-empty strings"),
+    ],
+)
+def test_bad_components(components, error, match):
+    with pytest.raises(error, match=match):
+        mlh.LossHistory().log_step(components, epoch=0)
+
+
+def test_bad_reads():
+    h = _history()
+    with pytest.raises(ValueError, match="`component` must be one of the logged components"):
+        h.steps("b")
+    with pytest.raises(ValueError, match="`split` must be one of"):
+        h.epochs("total", split="test")
+    with pytest.raises(ValueError, match="`split` must be one of"):
+        h.log_epoch({"a": 1.0}, epoch=0, split="test")
+    with pytest.raises(ValueError, match="`epoch` must be >= 0"):
+        h.log_step({"a": 1.0}, epoch=-1)
+    empty = mlh.LossHistory()
+    empty.log_step({"total": 1.0}, epoch=0)
+    with pytest.raises(ValueError, match="no epoch has been logged for split 'val'"):
+        empty.last("total", split="val")

@@ -1,0 +1,170 @@
+"""House rules of the repository: table of contents, clean notebooks, set-up cells, docs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+import multiloss_helpers as mlh
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(
+    p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert toc["format"] == "jb-book"
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        assert part.get("caption"), "every part of the book has a caption"
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def _config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _code_cells(path: Path) -> list[dict]:
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def _source(cell: dict) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 2
+
+
+def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
+    listed = _toc_files()
+    stems = {str(p.relative_to(ROOT).with_suffix("")) for p in NOTEBOOKS}
+    assert stems <= set(listed), f"notebooks missing from _toc.yml: {sorted(stems - set(listed))}"
+    for entry in listed:
+        matches = [ROOT / f"{entry}{ext}" for ext in (".ipynb", ".md")]
+        assert any(m.exists() for m in matches), f"_toc.yml lists {entry}, which does not exist"
+
+
+def test_toc_parts_use_the_books_captions():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    allowed = {"Foundations", "Combining losses", "Imbalanced data", "Beyond fixed weights", "Appendices"}
+    assert {part["caption"] for part in toc["parts"]} <= allowed
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_clean(path):
+    for cell in _code_cells(path):
+        assert cell.get("outputs") == [], f"{path.name} has stored outputs"
+        assert cell.get("execution_count") is None, f"{path.name} has execution counts"
+    assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_is_the_colab_aware_setup(path):
+    first = _code_cells(path)[0]
+    source = _source(first)
+    assert "import multiloss_helpers as mlh" in source
+    assert "except ImportError" in source, "installs only when the import fails"
+    assert "hide-output" in first.get("metadata", {}).get("tags", [])
+    url = _config()["repository"]["url"]
+    assert f"git+{url}" in source, "the set-up cell installs from the repository in _config.yml"
+    assert "torch==" in source, "the set-up cell pins the torch that is already installed"
+
+
+def test_setup_cells_are_identical():
+    sources = {_source(_code_cells(p)[0]) for p in NOTEBOOKS}
+    assert len(sources) == 1, "every notebook starts with the same set-up cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_uses_the_mlh_alias_only(path):
+    source = "\n".join(_source(c) for c in _code_cells(path))
+    assert not re.search(r"^from multiloss_helpers", source, re.M)
+    assert not re.search(r"torch\.tensor\(\s*\[[^\]]*loss", source), "torch.tensor([...losses]) cuts the graph"
+
+
+def test_config_is_strict_and_has_launch_buttons():
+    config = _config()
+    assert config["only_build_toc_files"] is True
+    assert config["execute"]["execute_notebooks"] == "force"
+    assert config["execute"]["timeout"] > 0
+    assert config["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+    assert config["launch_buttons"]["colab_url"] and config["launch_buttons"]["binderhub_url"]
+    extensions = config["sphinx"]["extra_extensions"]
+    assert "sphinx.ext.autodoc" in extensions and "sphinx.ext.napoleon" in extensions
+    text = "\n".join(
+        p.read_text() for p in [ROOT / "_config.yml", ROOT / "_toc.yml", ROOT / "README.md"]
+    )
+    assert text.count(config["repository"]["url"]) >= 1
+
+
+def test_api_reference_covers_every_public_name():
+    api = (ROOT / "book" / "api.md").read_text()
+    missing = [
+        name for name in mlh.__all__
+        if not name.startswith("_") and f"multiloss_helpers.{name}" not in api
+    ]
+    assert not missing, f"book/api.md does not document {missing}"
+
+
+def test_all_is_sorted_and_importable():
+    assert list(mlh.__all__) == sorted(mlh.__all__)
+    for name in mlh.__all__:
+        assert hasattr(mlh, name)
+
+
+@pytest.mark.parametrize("name", [n for n in mlh.__all__ if not n.startswith("_")])
+def test_every_public_name_has_a_docstring_with_an_example(name):
+    doc = getattr(mlh, name).__doc__ or ""
+    assert "Example" in doc, f"{name} has no example in its docstring"
+
+
+def test_requirements_pin_the_environment():
+    lines = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+    ]
+    lines = [line for line in lines if line]
+    assert "torch==2.13.0" in lines
+    assert "-e ." in lines
+    for line in lines:
+        if line != "-e .":
+            assert "==" in line, f"requirements.txt pins every package exactly: {line}"
+    jb = next(line for line in lines if line.startswith("jupyter-book"))
+    major = int(jb.split("==")[1].split(".")[0])
+    assert major == 1, "the book is built with Jupyter Book 1.x"
+
+
+def test_readme_gives_the_two_commands_first():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^(make \w+)\s*$", readme, re.M)
+    assert commands[:2] == ["make book", "make test"]
+
+
+def test_ci_runs_the_tests_and_the_strict_book():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "make book" in ci
+    assert ci.index("make test") < ci.index("make book")
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-W -n --keep-going" in makefile
+    assert "--nbmake" in makefile
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_code_fits_the_rendered_column(path):
+    """The rendered book shows about 80 characters of code before scrolling."""
+    long_lines = [
+        line
+        for cell in _code_cells(path)
+        for line in _source(cell).splitlines()
+        if len(line) > 88
+    ]
+    assert not long_lines, f"{path.name} has code lines over 88 characters: {long_lines[:3]}"
