@@ -42,7 +42,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab book
 
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf _build .pytest_cache .jupyter_cache $(VENV) *.egg-info

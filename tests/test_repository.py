@@ -75,7 +75,9 @@ def test_first_code_cell_is_the_colab_aware_setup(path):
     assert "except ImportError" in source, "installs only when the import fails"
     assert "hide-output" in first.get("metadata", {}).get("tags", [])
     url = _config()["repository"]["url"]
-    assert f"git+{url}" in source, "the set-up cell installs from the repository in _config.yml"
+    assert f'repository = "{url}"' in source and "git+{repository}" in source, (
+        "the set-up cell installs from the repository named in _config.yml"
+    )
     assert "torch==" in source, "the set-up cell pins the torch that is already installed"
 
 
