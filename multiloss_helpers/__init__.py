@@ -2,16 +2,20 @@
 
 Every chapter imports it as ``import multiloss_helpers as mlh``. It holds what a
 reader would copy into their own project: seeded synthetic data, small
-multi-head models, the training loop that records every loss component, and
-the book's figures. Each public name is documented with an example and tested.
+multi-head models, loss combiners, per-loss gradient tools, loss-weight
+schedules, the training loop that records every loss component, and the
+book's figures. Each public name is documented with an example and tested.
 """
 
 from __future__ import annotations
 
+from .combine import LossResult, MultiTaskLoss
 from .data import BatchLoader, make_imbalanced_data, make_multitask_data, train_val_split
+from .grads import assert_connected, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .models import MultiHeadNet, default_device
 from .plotting import book_style, plot_history, plot_loss_distribution, use_book_style
+from .schedules import SmoothedGate, ramp
 from .train import evaluate, fit, predict, unpack_loss
 
 __version__ = "0.1.0"
@@ -19,17 +23,24 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchLoader",
     "LossHistory",
+    "LossResult",
     "MultiHeadNet",
+    "MultiTaskLoss",
+    "SmoothedGate",
     "__version__",
+    "assert_connected",
     "book_style",
     "default_device",
     "evaluate",
     "fit",
+    "grad_cosine",
     "make_imbalanced_data",
     "make_multitask_data",
+    "per_loss_grads",
     "plot_history",
     "plot_loss_distribution",
     "predict",
+    "ramp",
     "train_val_split",
     "unpack_loss",
     "use_book_style",
