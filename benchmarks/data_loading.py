@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import multiloss_helpers as mlh
-from _timing import compare, report
+from _report import report
 
 torch.set_num_threads(2)
 
@@ -45,7 +45,7 @@ def main() -> None:
         def epoch(loader):
             return lambda: sum(1 for _ in loader)
 
-        medians = compare(
+        medians = mlh.compare_times(
             {"mlh.BatchLoader": epoch(ours), "DataLoader(TensorDataset)": epoch(theirs)},
             repeats=5,
         )
@@ -54,7 +54,7 @@ def main() -> None:
 
         model = mlh.MultiHeadNet(32, {"cls": 3, "reg": 1}, hidden=(64, 64), seed=0)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-        medians = compare(
+        medians = mlh.compare_times(
             {
                 "mlh.BatchLoader": _train_epoch(ours, model, optimizer),
                 "DataLoader(TensorDataset)": _train_epoch(theirs, model, optimizer),

@@ -14,6 +14,7 @@ from .data import BatchLoader, make_imbalanced_data, make_multitask_data, train_
 from .grads import assert_connected, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .models import MultiHeadNet, default_device
+from .profiling import compare_times, saved_tensor_bytes
 from .plotting import book_style, plot_history, plot_loss_distribution, use_book_style
 from .schedules import SmoothedGate, ramp
 from .train import evaluate, fit, predict, unpack_loss
@@ -30,6 +31,7 @@ __all__ = [
     "__version__",
     "assert_connected",
     "book_style",
+    "compare_times",
     "default_device",
     "evaluate",
     "fit",
@@ -41,6 +43,7 @@ __all__ = [
     "plot_loss_distribution",
     "predict",
     "ramp",
+    "saved_tensor_bytes",
     "train_val_split",
     "unpack_loss",
     "use_book_style",

@@ -108,21 +108,19 @@ def per_loss_grads(
     param_list = _as_param_list(params)
     if not isinstance(retain_graph, bool):
         raise TypeError(f"`retain_graph` must be a bool, got {describe(retain_graph)}")
-    rows = []
+    sizes = [p.numel() for p in param_list]
+    first = param_list[0]
+    out = torch.zeros(len(loss_list), sum(sizes), dtype=first.dtype, device=first.device)
     last = len(loss_list) - 1
     for i, loss in enumerate(loss_list):
         grads = torch.autograd.grad(
             loss, param_list, retain_graph=retain_graph or i < last, allow_unused=True
         )
-        rows.append(
-            torch.cat(
-                [
-                    (g if g is not None else torch.zeros_like(p)).reshape(-1)
-                    for g, p in zip(grads, param_list)
-                ]
-            )
-        )
-    return torch.stack(rows)
+        # write each gradient into its slice of row i: no concatenation, no stacking
+        for row_slice, g in zip(out[i].split(sizes), grads):
+            if g is not None:
+                row_slice.copy_(g.reshape(-1))
+    return out
 
 
 def grad_cosine(grads: Tensor, *, eps: float = 1e-12) -> Tensor:
