@@ -125,7 +125,7 @@ class SmoothedGate:
 
     @property
     def is_open(self) -> bool:
-        """Whether the gate is open now (reads the device: avoid in the hot loop)."""
+        """Whether the gate is open now; this reads the device, so avoid it in the hot loop."""
         return bool(self.gate) if self.gate is not None else False
 
     def reset(self) -> None:
