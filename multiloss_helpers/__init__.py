@@ -10,11 +10,18 @@ book's figures. Each public name is documented with an example and tested.
 from __future__ import annotations
 
 from .combine import LossResult, MultiTaskLoss
-from .data import BatchLoader, make_imbalanced_data, make_multitask_data, train_val_split
+from .data import (
+    BatchLoader,
+    make_domain_data,
+    make_imbalanced_data,
+    make_multitask_data,
+    train_val_split,
+)
 from .grads import assert_connected, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .models import MultiHeadNet, default_device
 from .profiling import compare_times, saved_tensor_bytes
+from .reversal import GradientReversal, dann_scale, grad_reverse
 from .plotting import book_style, plot_history, plot_loss_distribution, use_book_style
 from .schedules import SmoothedGate, ramp
 from .train import evaluate, fit, predict, unpack_loss
@@ -23,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BatchLoader",
+    "GradientReversal",
     "LossHistory",
     "LossResult",
     "MultiHeadNet",
@@ -32,10 +40,13 @@ __all__ = [
     "assert_connected",
     "book_style",
     "compare_times",
+    "dann_scale",
     "default_device",
     "evaluate",
     "fit",
     "grad_cosine",
+    "grad_reverse",
+    "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
     "per_loss_grads",

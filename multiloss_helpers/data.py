@@ -24,6 +24,7 @@ from ._validation import (
 
 __all__ = [
     "BatchLoader",
+    "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
     "train_val_split",
@@ -169,6 +170,60 @@ def make_imbalanced_data(
     x = centres[y] + torch.randn(n_samples, n_features, generator=gen)
     order = torch.randperm(n_samples, generator=gen)
     return {"x": x[order], "y": y[order]}
+
+
+def make_domain_data(
+    n_per_domain: int = 500,
+    *,
+    n_features: int = 8,
+    n_signal: int = 2,
+    shift: float = 2.0,
+    seed: int | torch.Generator = 0,
+) -> dict[str, Tensor]:
+    """A binary task observed in two domains that differ by a shift the label ignores.
+
+    The first ``n_signal`` features carry the label, the same way in both domains:
+    ``y = 1`` when their sum is positive. The other features are nuisance: in
+    domain 1 they are shifted by ``shift`` along a fixed random direction, so a
+    network can tell the domains apart from them although they say nothing about
+    the label. This is the setting of domain-adversarial training: features that
+    serve the label but not the domain.
+
+    Args:
+        n_per_domain: samples per domain; ``N = 2 * n_per_domain``.
+        n_features: input features ``F`` (more than ``n_signal``).
+        n_signal: features that determine the label.
+        shift: size of the domain shift in the nuisance features.
+        seed: an ``int`` seed or a ``torch.Generator``.
+
+    Returns:
+        ``{"x": (N, F) float32, "y": (N,) int64, "domain": (N,) int64}``, in random order.
+
+    Example:
+        >>> data = make_domain_data(100, seed=0)
+        >>> torch.bincount(data["domain"]).tolist()
+        [100, 100]
+        >>> bool(((data["x"][:, :2].sum(1) > 0).long() == data["y"]).all())
+        True
+    """
+    n_per_domain = check_int(n_per_domain, "n_per_domain", minimum=1)
+    n_features = check_int(n_features, "n_features", minimum=2)
+    n_signal = check_int(n_signal, "n_signal", minimum=1)
+    if n_signal >= n_features:
+        raise ValueError(
+            f"`n_signal` must be smaller than `n_features` ({n_features}), got {n_signal}"
+        )
+    shift = check_float(shift, "shift", minimum=0.0)
+    gen = check_generator(seed)
+    n = 2 * n_per_domain
+    x = torch.randn(n, n_features, generator=gen)
+    domain = torch.arange(n) // n_per_domain
+    direction = torch.randn(n_features - n_signal, generator=gen)
+    direction = direction / direction.norm()
+    x[:, n_signal:] += shift * domain[:, None].float() * direction
+    y = (x[:, :n_signal].sum(1) > 0).long()
+    order = torch.randperm(n, generator=gen)
+    return {"x": x[order], "y": y[order], "domain": domain[order]}
 
 
 def train_val_split(
