@@ -2,9 +2,9 @@
 
 Every chapter imports it as ``import multiloss_helpers as mlh``. It holds what a
 reader would copy into their own project: seeded synthetic data, small
-multi-head models, loss combiners, per-loss gradient tools, loss-weight
-schedules, the training loop that records every loss component, and the
-book's figures. Each public name is documented with an example and tested.
+multi-head models, focal losses and class weights, loss combiners, per-loss gradient tools, loss-weight
+schedules, the training loop that records every loss component, metrics for
+imbalanced data, and the book's figures. Each public name is documented with an example and tested.
 """
 
 from __future__ import annotations
@@ -19,17 +19,30 @@ from .data import (
 )
 from .grads import assert_connected, grad_cosine, per_loss_grads
 from .history import LossHistory
+from .losses import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
+from .metrics import (
+    balanced_accuracy,
+    confusion_matrix,
+    per_class_precision,
+    per_class_recall,
+    plot_confusion_matrix,
+    plot_precision_recall,
+    precision_recall_curve,
+)
 from .models import MultiHeadNet, default_device
 from .profiling import compare_times, saved_tensor_bytes
 from .reversal import GradientReversal, dann_scale, grad_reverse
 from .plotting import book_style, plot_history, plot_loss_distribution, use_book_style
 from .schedules import SmoothedGate, ramp
 from .train import evaluate, fit, predict, unpack_loss
+from .weights import class_weights, sample_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BatchLoader",
+    "BinaryFocalLoss",
+    "FocalLoss",
     "GradientReversal",
     "LossHistory",
     "LossResult",
@@ -38,22 +51,33 @@ __all__ = [
     "SmoothedGate",
     "__version__",
     "assert_connected",
+    "balanced_accuracy",
+    "binary_focal_loss",
     "book_style",
+    "class_weights",
     "compare_times",
+    "confusion_matrix",
     "dann_scale",
     "default_device",
     "evaluate",
     "fit",
+    "focal_loss",
     "grad_cosine",
     "grad_reverse",
     "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
+    "per_class_precision",
+    "per_class_recall",
     "per_loss_grads",
+    "plot_confusion_matrix",
     "plot_history",
     "plot_loss_distribution",
+    "plot_precision_recall",
+    "precision_recall_curve",
     "predict",
     "ramp",
+    "sample_weights",
     "saved_tensor_bytes",
     "train_val_split",
     "unpack_loss",
