@@ -35,6 +35,7 @@ from .reversal import GradientReversal, dann_scale, grad_reverse
 from .plotting import book_style, plot_history, plot_loss_distribution, use_book_style
 from .schedules import SmoothedGate, ramp
 from .train import evaluate, fit, predict, unpack_loss
+from .weighting import DWA, GradNorm, UncertaintyWeighting, assign_grad, pcgrad
 from .weights import class_weights, sample_weights
 
 __version__ = "0.1.0"
@@ -42,15 +43,19 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchLoader",
     "BinaryFocalLoss",
+    "DWA",
     "FocalLoss",
+    "GradNorm",
     "GradientReversal",
     "LossHistory",
     "LossResult",
     "MultiHeadNet",
     "MultiTaskLoss",
     "SmoothedGate",
+    "UncertaintyWeighting",
     "__version__",
     "assert_connected",
+    "assign_grad",
     "balanced_accuracy",
     "binary_focal_loss",
     "book_style",
@@ -67,6 +72,7 @@ __all__ = [
     "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
+    "pcgrad",
     "per_class_precision",
     "per_class_recall",
     "per_loss_grads",
