@@ -17,6 +17,7 @@ from .data import (
     make_multitask_data,
     train_val_split,
 )
+from .distributed import launch
 from .grads import assert_connected, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .losses import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
@@ -69,6 +70,7 @@ __all__ = [
     "focal_loss",
     "grad_cosine",
     "grad_reverse",
+    "launch",
     "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
