@@ -2,7 +2,7 @@
 
 Workers started with the ``spawn`` method must be importable, so a function
 defined in a notebook cannot be one. The workers the book uses live here;
-:func:`launch` runs any importable worker on N local processes and returns what
+``launch`` runs any importable worker on N local processes and returns what
 each one returned, in rank order.
 """
 

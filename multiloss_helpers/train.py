@@ -237,6 +237,7 @@ def fit(
     scheduler: Any = None,
     max_grad_norm: float | None = None,
     history: LossHistory | None = None,
+    backward: Callable[[Tensor, dict[str, Tensor]], None] | None = None,
 ) -> LossHistory:
     """Train ``model`` and record every named loss component.
 
@@ -261,6 +262,10 @@ def fit(
         max_grad_norm: clip the global gradient norm to this value when given.
         history: an existing :class:`LossHistory` to extend (epochs continue
             from its last one); a new one is made by default.
+        backward: replaces ``total.backward()``: called as
+            ``backward(total, components)`` after ``zero_grad``, it must leave the
+            gradients in ``.grad`` (e.g. PCGrad: per-task gradients combined and
+            written back with :func:`assign_grad`).
 
     Returns:
         The :class:`LossHistory` of the run.
@@ -297,6 +302,10 @@ def fit(
         raise TypeError(f"`progress` must be a bool, got {describe(progress)}")
     if max_grad_norm is not None:
         max_grad_norm = check_float(max_grad_norm, "max_grad_norm", minimum=0.0, open_minimum=True)
+    if backward is not None and not callable(backward):
+        raise TypeError(
+            f"`backward` must be callable as backward(total, components), got {describe(backward)}"
+        )
     if history is None:
         history = LossHistory()
     elif not isinstance(history, LossHistory):
@@ -323,7 +332,10 @@ def fit(
                         "torch.stack(...).sum() to keep the graph"
                     )
                 optimizer.zero_grad(set_to_none=True)
-                total.backward()
+                if backward is None:
+                    total.backward()
+                else:
+                    backward(total, components)
                 if max_grad_norm is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
                 optimizer.step()

@@ -216,3 +216,21 @@ def test_predict_bad_input_key():
     data, model, _ = _setup()
     with pytest.raises(ValueError, match="`input_key` 'inputs' is not a key"):
         mlh.predict(model, mlh.BatchLoader(data, 60), input_key="inputs")
+
+
+def test_custom_backward_replaces_total_backward():
+    data, model, optimizer = _setup()
+    calls = []
+
+    def only_cls(total, components):
+        calls.append(sorted(components))
+        components["cls"].backward()
+
+    history = mlh.fit(model, multitask_loss, mlh.BatchLoader(data, 60), optimizer, epochs=1,
+                      progress=False, backward=only_cls)
+    assert calls == [["cls", "reg"], ["cls", "reg"]]
+    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in model.head_parameters("reg"))
+    assert history.num_steps == 2
+    with pytest.raises(TypeError, match="`backward` must be callable"):
+        mlh.fit(model, multitask_loss, mlh.BatchLoader(data, 60), optimizer, epochs=1,
+                progress=False, backward="pcgrad")
