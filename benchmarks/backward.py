@@ -67,7 +67,7 @@ def main() -> None:
                 "mlh.per_loss_grads": per_loss,
                 "hand-written autograd.grad loop": hand_loop,
             },
-            repeats=9,
+            repeats=21,
         )
         report(f"T = {t} losses, 3x512 MLP, batch 256", medians, "summed")
         ratio = medians["mlh.per_loss_grads"] / medians["hand-written autograd.grad loop"]

@@ -110,7 +110,7 @@ def per_loss_grads(
         raise TypeError(f"`retain_graph` must be a bool, got {describe(retain_graph)}")
     sizes = [p.numel() for p in param_list]
     first = param_list[0]
-    out = torch.zeros(len(loss_list), sum(sizes), dtype=first.dtype, device=first.device)
+    out = torch.empty(len(loss_list), sum(sizes), dtype=first.dtype, device=first.device)
     last = len(loss_list) - 1
     for i, loss in enumerate(loss_list):
         grads = torch.autograd.grad(
@@ -118,7 +118,9 @@ def per_loss_grads(
         )
         # write each gradient into its slice of row i: no concatenation, no stacking
         for row_slice, g in zip(out[i].split(sizes), grads):
-            if g is not None:
+            if g is None:
+                row_slice.zero_()  # a parameter this loss does not reach
+            else:
                 row_slice.copy_(g.reshape(-1))
     return out
 
