@@ -164,3 +164,25 @@ class TestPCGrad:
 def test_bad_inputs(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def _pcgrad_reference(grads, order_seed):
+    """Algorithm 1 of Yu et al. written directly on the P-dimensional vectors."""
+    gen = torch.Generator().manual_seed(order_seed)
+    projected = grads.clone()
+    for i in range(len(grads)):
+        for j in torch.randperm(len(grads), generator=gen).tolist():
+            if j != i:
+                dot = projected[i] @ grads[j]
+                if dot < 0:
+                    projected[i] = projected[i] - dot / (grads[j] @ grads[j]) * grads[j]
+    return projected.sum(0)
+
+
+@pytest.mark.parametrize("num_tasks", [2, 3, 5, 8])
+def test_pcgrad_matches_the_direct_algorithm(num_tasks):
+    gen = torch.Generator().manual_seed(num_tasks)
+    grads = torch.randn(num_tasks, 50, dtype=torch.float64, generator=gen)
+    grads[1] -= 1.5 * grads[0]  # make some pairs conflict
+    ours = mlh.pcgrad(grads, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(ours, _pcgrad_reference(grads, 7))
