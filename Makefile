@@ -10,13 +10,14 @@ BENCH_STAMP := $(VENV)/.bench-requirements.stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test test-package test-notebooks lab bench clean
+.PHONY: help setup book test test-package test-notebooks lab bench assignments clean
 
 help:
 	@echo "make book   build the executed HTML book into _build/html"
 	@echo "make test   run the package tests and every notebook (nbmake)"
 	@echo "make lab    open Jupyter Lab on book/"
 	@echo "make bench  print the benchmark ratios"
+	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
 	@echo "make clean  remove _build, caches and .venv"
 
 # The environment is rebuilt only when requirements.txt or pyproject.toml change.
@@ -48,6 +49,9 @@ $(BENCH_STAMP): benchmarks/requirements.txt $(STAMP)
 
 bench: $(BENCH_STAMP)
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+assignments: $(STAMP)
+	$(BIN)/python scripts/make_assignments.py book _build/assignments
 
 clean:
 	rm -rf _build .pytest_cache .jupyter_cache $(VENV) *.egg-info

@@ -9,6 +9,7 @@ imbalanced data, and the book's figures. Each public name is documented with an 
 
 from __future__ import annotations
 
+from . import exercises
 from .combine import LossResult, MultiTaskLoss
 from .data import (
     BatchLoader,
