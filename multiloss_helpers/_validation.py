@@ -114,3 +114,13 @@ def check_names(names: Any, name: str) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"`{name}` must not repeat a name, got {list(names)}")
     return list(names)
+
+
+def check_module_names(mapping: Any, name: str, what: str) -> dict[str, Any]:
+    """A non-empty mapping whose keys can name submodules (non-empty, no '.')."""
+    if not isinstance(mapping, Mapping) or not mapping:
+        raise TypeError(f"`{name}` must be a non-empty mapping of {what}, got {describe(mapping)}")
+    for key in mapping:
+        if not isinstance(key, str) or not key or "." in key:
+            raise ValueError(f"`{name}` names must be non-empty strings without '.', got {key!r}")
+    return dict(mapping)

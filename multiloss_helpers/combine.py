@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ._validation import describe
+from ._validation import check_module_names, describe
 
 __all__ = ["LossResult", "MultiTaskLoss"]
 
@@ -86,14 +86,8 @@ class MultiTaskLoss(nn.Module):
         weights: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(losses, Mapping) or not losses:
-            raise TypeError(
-                f"`losses` must be a non-empty mapping of task name to loss callable, "
-                f"got {describe(losses)}"
-            )
+        losses = check_module_names(losses, "losses", "task name to loss callable")
         for name, fn in losses.items():
-            if not isinstance(name, str) or not name or "." in name:
-                raise ValueError(f"task names must be non-empty strings without '.', got {name!r}")
             if not callable(fn):
                 raise TypeError(f"`losses[{name!r}]` must be callable, got {describe(fn)}")
         self.names = list(losses)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_float, check_int, describe
+from ._validation import check_float, check_int, check_module_names, describe
 
 __all__ = ["MultiHeadNet", "default_device"]
 
@@ -64,16 +64,8 @@ class MultiHeadNet(nn.Module):
     ) -> None:
         super().__init__()
         in_features = check_int(in_features, "in_features", minimum=1)
-        if not isinstance(heads, Mapping) or not heads:
-            raise TypeError(
-                f"`heads` must be a non-empty mapping of head name to output size, "
-                f"got {describe(heads)}"
-            )
+        heads = check_module_names(heads, "heads", "head name to output size")
         for name, size in heads.items():
-            if not isinstance(name, str) or not name or "." in name:
-                raise ValueError(
-                    f"`heads` names must be non-empty strings without '.', got {name!r}"
-                )
             check_int(size, f"heads[{name!r}]", minimum=1)
         if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not hidden:
             raise TypeError(

@@ -96,23 +96,35 @@ def _check_loader(loader: Any, name: str) -> None:
         )
 
 
+class _WeightedMeans:
+    """Running sample-weighted means of scalar components, kept on the device."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.count = 0
+
+    def add(self, components: Mapping[str, Tensor], n: int) -> None:
+        for name, value in components.items():
+            value = value.detach().reshape(()).float() * n
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.count += n
+
+    def means(self, what: str) -> dict[str, Tensor]:
+        if self.count == 0:
+            raise ValueError(f"{what} yielded no batch")
+        return {name: value / self.count for name, value in self.sums.items()}
+
+
 def _mean_components(
     model: nn.Module, loss_fn: LossFn, loader: Iterable[Batch], device: torch.device
 ) -> dict[str, Tensor]:
     """Sample-weighted mean of every component over ``loader`` (no gradients)."""
-    sums: dict[str, Tensor] = {}
-    count = 0
+    means = _WeightedMeans()
     for batch in loader:
         batch = _to_device(batch, device)
-        n = _batch_size(batch)
         total, components = unpack_loss(loss_fn(model, batch))
-        for name, value in {"total": total, **components}.items():
-            value = value.detach().reshape(()).float() * n
-            sums[name] = sums[name] + value if name in sums else value
-        count += n
-    if count == 0:
-        raise ValueError("the loader yielded no batch")
-    return {name: value / count for name, value in sums.items()}
+        means.add({"total": total, **components}, _batch_size(batch))
+    return means.means("the loader")
 
 
 @torch.no_grad()
@@ -318,8 +330,7 @@ def fit(
         for epoch in range(first_epoch, first_epoch + epochs):
             model.train()
             totals: list[Tensor] = []
-            sums: dict[str, Tensor] = {}
-            count = 0
+            epoch_means = _WeightedMeans()
             for batch in train_loader:
                 batch = _to_device(batch, device)
                 n = _batch_size(batch)
@@ -342,12 +353,8 @@ def fit(
                 record = {"total": total, **components}
                 history.log_step(record, epoch=epoch)
                 totals.append(total.detach())
-                for name, value in record.items():
-                    value = value.detach().reshape(()).float() * n
-                    sums[name] = sums[name] + value if name in sums else value
-                count += n
-            if count == 0:
-                raise ValueError("`train_loader` yielded no batch")
+                epoch_means.add(record, n)
+            train_means = epoch_means.means("`train_loader`")
             stacked = torch.stack(totals)
             finite = torch.isfinite(stacked)
             if not bool(finite.all()):
@@ -357,7 +364,7 @@ def fit(
                     "lower the learning rate, clip gradients (`max_grad_norm`) or check the loss "
                     "for log(0) and division by zero"
                 )
-            history.log_epoch({k: v / count for k, v in sums.items()}, epoch=epoch, split="train")
+            history.log_epoch(train_means, epoch=epoch, split="train")
             if val_loader is not None:
                 was_training = model.training
                 model.eval()
