@@ -67,6 +67,7 @@ __all__ = [
     "dann_scale",
     "default_device",
     "evaluate",
+    "exercises",
     "fit",
     "focal_loss",
     "grad_cosine",

@@ -355,7 +355,8 @@ class BatchLoader:
         data = self.data
         if self.shuffle:
             order = torch.randperm(self.num_samples, generator=self.generator)
-            data = {key: value[order.to(value.device)] for key, value in data.items()}
+            on_device = {value.device: order.to(value.device) for value in data.values()}
+            data = {key: value[on_device[value.device]] for key, value in data.items()}
         for i in range(len(self)):
             start = i * self.batch_size
             yield {key: value[start : start + self.batch_size] for key, value in data.items()}

@@ -51,7 +51,8 @@ class LossHistory:
         self._epoch_rows: dict[str, list[tuple[int, dict[str, Tensor | float]]]] = {
             split: [] for split in SPLITS
         }
-        self._resolved = 0
+        # (record, key) of every value still held as a tensor, resolved on the next read
+        self._pending: list[tuple[dict[str, Tensor | float], str]] = []
 
     # ------------------------------------------------------------------ logging
     def _check_components(self, components: object) -> dict[str, Tensor | float]:
@@ -71,6 +72,7 @@ class LossHistory:
                         f"{tuple(value.shape)}; reduce it (e.g. `.mean()`) before logging"
                     )
                 out[name] = value.detach().reshape(())
+                self._pending.append((out, name))
             elif isinstance(value, Real) and not isinstance(value, bool):
                 out[name] = float(value)
             else:
@@ -99,20 +101,14 @@ class LossHistory:
     # ------------------------------------------------------------------ reading
     def _resolve(self) -> None:
         """Turn logged tensors into floats with one transfer per device."""
-        pending: list[tuple[dict[str, Tensor | float], str]] = []
-        for record in self._step_values[self._resolved :]:
-            pending += [(record, k) for k, v in record.items() if isinstance(v, Tensor)]
-        for split in SPLITS:
-            for _, record in self._epoch_rows[split]:
-                pending += [(record, k) for k, v in record.items() if isinstance(v, Tensor)]
         by_device: dict[torch.device, list[tuple[dict[str, Tensor | float], str]]] = {}
-        for record, key in pending:
+        for record, key in self._pending:
             by_device.setdefault(record[key].device, []).append((record, key))  # type: ignore[union-attr]
         for items in by_device.values():
             values = torch.stack([rec[key].float() for rec, key in items]).tolist()  # type: ignore[union-attr]
             for (record, key), value in zip(items, values):
                 record[key] = value
-        self._resolved = len(self._step_values)
+        self._pending.clear()
 
     @property
     def components(self) -> list[str]:

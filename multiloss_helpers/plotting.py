@@ -214,7 +214,7 @@ def _as_numpy(values: Any, name: str) -> Any:
         if values.is_floating_point():
             values = values.double()
         return values.numpy()
-    if isinstance(values, (list, tuple)) or isinstance(values, np.ndarray):
+    if isinstance(values, (list, tuple, np.ndarray)):
         return np.asarray(values)
     raise TypeError(f"`{name}` must be a tensor, array or list, got {describe(values)}")
 
