@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from _report import report
 
 import multiloss_helpers as mlh
-from _report import report
 
 torch.set_num_threads(2)
 

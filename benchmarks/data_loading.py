@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from _report import report
 from torch.utils.data import DataLoader, TensorDataset
 
 import multiloss_helpers as mlh
-from _report import report
 
 torch.set_num_threads(2)
 

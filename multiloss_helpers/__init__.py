@@ -32,10 +32,11 @@ from .metrics import (
     precision_recall_curve,
 )
 from .models import MultiHeadNet, default_device
+from .plotting import book_style, plot_history, plot_loss_distribution, use_book_style
 from .profiling import compare_times, saved_tensor_bytes
 from .reversal import GradientReversal, dann_scale, grad_reverse
-from .plotting import book_style, plot_history, plot_loss_distribution, use_book_style
 from .schedules import SmoothedGate, ramp
+from .seeding import seed_everything
 from .train import evaluate, fit, predict, unpack_loss
 from .weighting import DWA, GradNorm, UncertaintyWeighting, assign_grad, pcgrad
 from .weights import class_weights, sample_weights
@@ -89,6 +90,7 @@ __all__ = [
     "ramp",
     "sample_weights",
     "saved_tensor_bytes",
+    "seed_everything",
     "train_val_split",
     "unpack_loss",
     "use_book_style",

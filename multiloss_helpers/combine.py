@@ -97,16 +97,18 @@ class MultiTaskLoss(nn.Module):
         self._loss_functions = {k: v for k, v in losses.items() if not isinstance(v, nn.Module)}
         self.weights = self._merge_weights(weights)
 
-    def _merge_weights(self, weights: Mapping[str, float | Tensor] | None) -> dict[str, float | Tensor]:
+    def _merge_weights(
+        self, weights: Mapping[str, float | Tensor] | None
+    ) -> dict[str, float | Tensor]:
         if weights is None:
             return {name: 1.0 for name in self.names}
         if not isinstance(weights, Mapping):
-            raise TypeError(f"`weights` must be a mapping of task name to weight, got {describe(weights)}")
+            raise TypeError(
+                f"`weights` must be a mapping of task name to weight, got {describe(weights)}"
+            )
         unknown = sorted(set(weights) - set(self.names))
         if unknown:
-            raise ValueError(
-                f"`weights` names {unknown} are not tasks; the tasks are {self.names}"
-            )
+            raise ValueError(f"`weights` names {unknown} are not tasks; the tasks are {self.names}")
         return {name: _check_weight(name, weights.get(name, 1.0)) for name in self.names}
 
     def loss_fn(self, name: str) -> Callable[[Tensor, Tensor], Tensor]:
@@ -152,9 +154,7 @@ class MultiTaskLoss(nn.Module):
                     f"the loss of task {name!r} must be a scalar tensor, got {describe(value)}; "
                     "use reduction='mean' or 'sum'"
                 )
-        total = torch.stack(
-            [use[name] * components[name].reshape(()) for name in self.names]
-        ).sum()
+        total = torch.stack([use[name] * components[name].reshape(()) for name in self.names]).sum()
         return LossResult(total=total, components=components, weights=use)
 
     def extra_repr(self) -> str:

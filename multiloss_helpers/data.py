@@ -149,9 +149,7 @@ def make_imbalanced_data(
             f"`proportions` must be a sequence of positive numbers, got {describe(proportions)}"
         )
     if len(proportions) < 2:
-        raise ValueError(
-            f"`proportions` must give at least two classes, got {list(proportions)}"
-        )
+        raise ValueError(f"`proportions` must give at least two classes, got {list(proportions)}")
     props = [
         check_float(p, f"proportions[{i}]", minimum=0.0, open_minimum=True)
         for i, p in enumerate(proportions)
@@ -281,7 +279,9 @@ def train_val_split(
             n_val = round(len(members) * val_fraction)
             val_parts.append(members[:n_val])
             train_parts.append(members[n_val:])
-        val_idx = torch.cat(val_parts)[torch.randperm(sum(len(p) for p in val_parts), generator=gen)]
+        val_idx = torch.cat(val_parts)[
+            torch.randperm(sum(len(p) for p in val_parts), generator=gen)
+        ]
         train_idx = torch.cat(train_parts)
         train_idx = train_idx[torch.randperm(len(train_idx), generator=gen)]
     if len(train_idx) == 0 or len(val_idx) == 0:

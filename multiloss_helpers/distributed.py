@@ -51,7 +51,9 @@ class _TensorByValue:
         return torch.from_numpy(self.array)
 
 
-def _entry(rank: int, world_size: int, port: int, worker: Callable, args: tuple, queue: Any) -> None:
+def _entry(
+    rank: int, world_size: int, port: int, worker: Callable, args: tuple, queue: Any
+) -> None:
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
@@ -105,7 +107,10 @@ def launch(worker: Callable[..., Any], *args: Any, nprocs: int = 2) -> list[Any]
     queue = context.SimpleQueue()
     port = _free_port()
     processes = mp.start_processes(
-        _entry, args=(nprocs, port, worker, args, queue), nprocs=nprocs, join=False,
+        _entry,
+        args=(nprocs, port, worker, args, queue),
+        nprocs=nprocs,
+        join=False,
         start_method="spawn",
     )
     results: dict[int, Any] = {}
@@ -165,9 +170,7 @@ def ddp_summed_loss_worker(rank: int, world_size: int, seed: int, n_samples: int
     return _flat_grad(model)
 
 
-def ddp_separate_backward_worker(
-    rank: int, world_size: int, seed: int, n_samples: int
-) -> str:
+def ddp_separate_backward_worker(rank: int, world_size: int, seed: int, n_samples: int) -> str:
     """DDP with a separate ``backward()`` per loss on one forward; returns what happened."""
     model, data = _model_and_data(seed, n_samples)
     ddp = DDP(model)

@@ -184,9 +184,7 @@ class LossHistory:
             for epoch, record in self._epoch_rows[split]:
                 step = steps_by_epoch.get(epoch, 0)
                 rows += [("epoch", split, epoch, step, k, v) for k, v in record.items()]
-        return pd.DataFrame(
-            rows, columns=["level", "split", "epoch", "step", "component", "value"]
-        )
+        return pd.DataFrame(rows, columns=["level", "split", "epoch", "step", "component", "value"])
 
     def __len__(self) -> int:
         return self.num_steps

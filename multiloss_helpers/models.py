@@ -107,9 +107,7 @@ class MultiHeadNet(nn.Module):
         if not isinstance(x, Tensor):
             raise TypeError(f"`x` must be a torch.Tensor, got {describe(x)}")
         if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
-                f"`x` must have shape (N, {self.in_features}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"`x` must have shape (N, {self.in_features}), got {tuple(x.shape)}")
         return self.trunk(x)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:

@@ -8,9 +8,9 @@ returns it, so a reader can add to the figure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -273,7 +273,9 @@ def plot_loss_distribution(
             if values.ndim == 0
             else ""
         )
-        raise ValueError(f"`losses` must be 1-D (one loss per sample), got shape {values.shape}.{hint}")
+        raise ValueError(
+            f"`losses` must be 1-D (one loss per sample), got shape {values.shape}.{hint}"
+        )
     if len(values) == 0:
         raise ValueError("`losses` is empty")
     if not np.issubdtype(values.dtype, np.number):

@@ -303,7 +303,9 @@ def fit(
     """
     _check_model(model)
     if not callable(loss_fn):
-        raise TypeError(f"`loss_fn` must be callable as loss_fn(model, batch), got {describe(loss_fn)}")
+        raise TypeError(
+            f"`loss_fn` must be callable as loss_fn(model, batch), got {describe(loss_fn)}"
+        )
     _check_loader(train_loader, "train_loader")
     if val_loader is not None:
         _check_loader(val_loader, "val_loader")

@@ -74,7 +74,9 @@ def make_assignments(source_dir: Path, output_dir: Path) -> dict[str, int]:
     counts = {}
     for path in sorted(source_dir.glob("*.ipynb")):
         notebook, stubbed = student_notebook(json.loads(path.read_text()))
-        (output_dir / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+        (output_dir / path.name).write_text(
+            json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+        )
         counts[path.name] = stubbed
     return counts
 

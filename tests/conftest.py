@@ -10,6 +10,10 @@ import torch
 
 matplotlib.use("Agg")
 
+# The suite's models are tiny: one intra-op thread is faster than two, and does not
+# stall when another process holds a core (two threads wait for each other on every op).
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():

@@ -12,7 +12,9 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("make_assignments", ROOT / "scripts" / "make_assignments.py")
+spec = importlib.util.spec_from_file_location(
+    "make_assignments", ROOT / "scripts" / "make_assignments.py"
+)
 make_assignments = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(make_assignments)
 
@@ -83,9 +85,11 @@ def test_student_notebooks_contain_no_solution_line(path, student_dir):
 
 
 def test_scaffolding_around_the_markers_stays():
-    source = "def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"
+    source = (
+        'def f(x):\n    """Doc."""\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n'
+    )
     assert make_assignments.strip_solutions(source) == (
-        "def f(x):\n    \"\"\"Doc.\"\"\"\n    " + make_assignments.STUB
+        'def f(x):\n    """Doc."""\n    ' + make_assignments.STUB
     )
     with pytest.raises(ValueError, match="without a matching END"):
         make_assignments.strip_solutions("### BEGIN SOLUTION\nx = 1\n")
@@ -93,16 +97,23 @@ def test_scaffolding_around_the_markers_stays():
 
 def test_a_student_notebook_stops_at_the_first_stub(student_dir):
     nb = nbformat.read(student_dir / "01_builtin_losses.ipynb", as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ROOT / "book")}})
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "book")}}
+    )
     with pytest.raises(nbclient.exceptions.CellExecutionError, match="NotImplementedError"):
         client.execute()
     errors = [
-        (cell, output["ename"]) for cell in nb.cells if cell.cell_type == "code"
-        for output in cell.get("outputs", []) if output.get("output_type") == "error"
+        (cell, output["ename"])
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
     ]
-    unexpected = [(c.source[:40], e) for c, e in errors
-                  if "raises-exception" not in c.metadata.get("tags", []) and e != "NotImplementedError"]
+    unexpected = [
+        (c.source[:40], e)
+        for c, e in errors
+        if "raises-exception" not in c.metadata.get("tags", []) and e != "NotImplementedError"
+    ]
     assert not unexpected, unexpected
     stub_cell, name = errors[-1]
     assert name == "NotImplementedError"

@@ -11,7 +11,10 @@ import multiloss_helpers as mlh
 
 
 def _batch():
-    outputs = {"cls": torch.randn(8, 3, requires_grad=True), "reg": torch.randn(8, 1, requires_grad=True)}
+    outputs = {
+        "cls": torch.randn(8, 3, requires_grad=True),
+        "reg": torch.randn(8, 1, requires_grad=True),
+    }
     targets = {"cls": torch.randint(3, (8,)), "reg": torch.randn(8, 1)}
     return outputs, targets
 
@@ -19,16 +22,23 @@ def _batch():
 def test_unit_weights_equal_the_plain_sum():
     outputs, targets = _batch()
     result = mlh.MultiTaskLoss({"cls": F.cross_entropy, "reg": F.mse_loss})(outputs, targets)
-    expected = F.cross_entropy(outputs["cls"], targets["cls"]) + F.mse_loss(outputs["reg"], targets["reg"])
+    expected = F.cross_entropy(outputs["cls"], targets["cls"]) + F.mse_loss(
+        outputs["reg"], targets["reg"]
+    )
     torch.testing.assert_close(result.total, expected)
     assert result.weights == {"cls": 1.0, "reg": 1.0}
 
 
 def test_weighted_total_and_unweighted_components():
     outputs, targets = _batch()
-    criterion = mlh.MultiTaskLoss({"cls": F.cross_entropy, "reg": F.mse_loss}, weights={"reg": 0.25})
+    criterion = mlh.MultiTaskLoss(
+        {"cls": F.cross_entropy, "reg": F.mse_loss}, weights={"reg": 0.25}
+    )
     result = criterion(outputs, targets)
-    cls, reg = F.cross_entropy(outputs["cls"], targets["cls"]), F.mse_loss(outputs["reg"], targets["reg"])
+    cls, reg = (
+        F.cross_entropy(outputs["cls"], targets["cls"]),
+        F.mse_loss(outputs["reg"], targets["reg"]),
+    )
     torch.testing.assert_close(result.components["cls"], cls)
     torch.testing.assert_close(result.components["reg"], reg)
     torch.testing.assert_close(result.total, cls + 0.25 * reg)
@@ -36,9 +46,13 @@ def test_weighted_total_and_unweighted_components():
 
 def test_gradient_matches_the_hand_written_sum():
     outputs, targets = _batch()
-    criterion = mlh.MultiTaskLoss({"cls": F.cross_entropy, "reg": F.mse_loss}, weights={"cls": 2.0, "reg": 0.5})
+    criterion = mlh.MultiTaskLoss(
+        {"cls": F.cross_entropy, "reg": F.mse_loss}, weights={"cls": 2.0, "reg": 0.5}
+    )
     got = torch.autograd.grad(criterion(outputs, targets).total, list(outputs.values()))
-    ref_total = 2.0 * F.cross_entropy(outputs["cls"], targets["cls"]) + 0.5 * F.mse_loss(outputs["reg"], targets["reg"])
+    ref_total = 2.0 * F.cross_entropy(outputs["cls"], targets["cls"]) + 0.5 * F.mse_loss(
+        outputs["reg"], targets["reg"]
+    )
     ref = torch.autograd.grad(ref_total, list(outputs.values()))
     for g, r in zip(got, ref):
         torch.testing.assert_close(g, r)
@@ -51,8 +65,10 @@ def test_gradcheck_float64():
     def fn(a, b):
         return criterion({"a": a, "b": b}, {"a": ta, "b": tb}).total
 
-    inputs = (torch.randn(4, 2, dtype=torch.float64, requires_grad=True),
-              torch.randn(4, 2, dtype=torch.float64, requires_grad=True))
+    inputs = (
+        torch.randn(4, 2, dtype=torch.float64, requires_grad=True),
+        torch.randn(4, 2, dtype=torch.float64, requires_grad=True),
+    )
     assert torch.autograd.gradcheck(fn, inputs)
 
 
@@ -80,20 +96,33 @@ def test_works_with_fit():
     def loss_fn(m, batch):
         return criterion(m(batch["x"]), {"cls": batch["y_cls"], "reg": batch["y_reg"]})
 
-    history = mlh.fit(model, loss_fn, mlh.BatchLoader(data, 16), torch.optim.SGD(model.parameters(), 0.1),
-                      epochs=1, progress=False)
+    history = mlh.fit(
+        model,
+        loss_fn,
+        mlh.BatchLoader(data, 16),
+        torch.optim.SGD(model.parameters(), 0.1),
+        epochs=1,
+        progress=False,
+    )
     assert history.components == ["total", "cls", "reg"]
 
 
 def test_repr():
-    criterion = mlh.MultiTaskLoss({"cls": F.cross_entropy, "reg": nn.MSELoss()}, weights={"reg": 0.5})
-    assert "losses={'cls': cross_entropy, 'reg': MSELoss}, weights={'cls': 1.0, 'reg': 0.5}" in repr(criterion)
+    criterion = mlh.MultiTaskLoss(
+        {"cls": F.cross_entropy, "reg": nn.MSELoss()}, weights={"reg": 0.5}
+    )
+    assert (
+        "losses={'cls': cross_entropy, 'reg': MSELoss}, weights={'cls': 1.0, 'reg': 0.5}"
+        in repr(criterion)
+    )
 
 
 def test_mismatched_names_list_both_sides():
     outputs, targets = _batch()
     criterion = mlh.MultiTaskLoss({"cls": F.cross_entropy, "reg": F.mse_loss})
-    with pytest.raises(ValueError, match=r"`outputs` names \['cls'\] do not match the tasks \['cls', 'reg'\]"):
+    with pytest.raises(
+        ValueError, match=r"`outputs` names \['cls'\] do not match the tasks \['cls', 'reg'\]"
+    ):
         criterion({"cls": outputs["cls"]}, targets)
     with pytest.raises(ValueError, match=r"`targets` names \['cls', 'depth'\] do not match"):
         criterion(outputs, {"cls": targets["cls"], "depth": targets["reg"]})

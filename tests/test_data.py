@@ -14,7 +14,7 @@ class TestMakeMultitaskData:
         assert data["x"].shape == (50, 5) and data["x"].dtype == torch.float32
         assert data["y_reg"].shape == (50, 1) and data["y_reg"].dtype == torch.float32
         assert data["y_cls"].shape == (50,) and data["y_cls"].dtype == torch.int64
-        assert 0 <= int(data["y_cls"].min()) and int(data["y_cls"].max()) < 4
+        assert int(data["y_cls"].min()) >= 0 and int(data["y_cls"].max()) < 4
 
     def test_same_seed_same_data_and_generator_accepted(self):
         a = mlh.make_multitask_data(40, seed=3)
@@ -203,15 +203,21 @@ class TestBatchLoader:
         data = mlh.make_multitask_data(64, seed=0)
         ours = torch.cat([b["x"] for b in mlh.BatchLoader(data, 16, shuffle=False)])
         ref = torch.cat(
-            [x for x, _ in torch.utils.data.DataLoader(
-                torch.utils.data.TensorDataset(data["x"], data["y_cls"]), batch_size=16
-            )]
+            [
+                x
+                for x, _ in torch.utils.data.DataLoader(
+                    torch.utils.data.TensorDataset(data["x"], data["y_cls"]), batch_size=16
+                )
+            ]
         )
         torch.testing.assert_close(ours, ref)
 
     def test_repr(self):
         loader = mlh.BatchLoader({"x": torch.zeros(5, 1)}, 2)
-        assert repr(loader) == "BatchLoader(<5 samples: x>, batch_size=2, shuffle=True, drop_last=False)"
+        assert (
+            repr(loader)
+            == "BatchLoader(<5 samples: x>, batch_size=2, shuffle=True, drop_last=False)"
+        )
 
     @pytest.mark.parametrize(
         ("args", "kwargs", "error", "match"),

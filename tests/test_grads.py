@@ -25,7 +25,9 @@ def test_rows_equal_autograd_grad_and_sum_to_the_gradient_of_the_sum():
     assert grads.shape == (3, sum(p.numel() for p in params))
     for i, loss in enumerate(losses):
         ref = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        ref = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(ref, params)])
+        ref = torch.cat(
+            [(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(ref, params)]
+        )
         torch.testing.assert_close(grads[i], ref)
     total = torch.autograd.grad(sum(losses), params)
     torch.testing.assert_close(grads.sum(0), torch.cat([g.flatten() for g in total]))
@@ -66,7 +68,9 @@ def test_follows_dtype():
     w = torch.randn(5, dtype=torch.float64, requires_grad=True)
     grads = mlh.per_loss_grads([(w**2).sum(), w.sum()], [w])
     assert grads.dtype == torch.float64
-    torch.testing.assert_close(grads, torch.stack([2 * w.detach(), torch.ones(5, dtype=torch.float64)]))
+    torch.testing.assert_close(
+        grads, torch.stack([2 * w.detach(), torch.ones(5, dtype=torch.float64)])
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,7 +104,9 @@ def test_grad_cosine_properties():
     ref = F.cosine_similarity(g[:, None, :], g[None, :, :], dim=-1)
     torch.testing.assert_close(c, ref)
     # scaling a task's gradient does not change its cosines
-    torch.testing.assert_close(mlh.grad_cosine(g * torch.tensor([[3.0], [1.0], [0.1], [7.0]], dtype=torch.float64)), c)
+    torch.testing.assert_close(
+        mlh.grad_cosine(g * torch.tensor([[3.0], [1.0], [0.1], [7.0]], dtype=torch.float64)), c
+    )
 
 
 def test_grad_cosine_zero_gradient_is_zero_not_nan():
@@ -141,7 +147,9 @@ class TestAssertConnected:
 
     def test_unreached_parameters_are_named(self):
         model, losses = _model_and_losses(2)
-        with pytest.raises(ValueError, match=r"does not reach 2 of .*'heads.h1.weight', 'heads.h1.bias'"):
+        with pytest.raises(
+            ValueError, match=r"does not reach 2 of .*'heads.h1.weight', 'heads.h1.bias'"
+        ):
             mlh.assert_connected(losses[0], model)
 
     def test_detached_branch(self):

@@ -55,9 +55,13 @@ def test_weighted_mean_divides_by_summed_target_weights(gamma, reduction):
     assert (per[~valid] == 0).all()
     if reduction == "mean":
         expected = per.sum() / weight[target[valid]].sum()
-        torch.testing.assert_close(mlh.focal_loss(logits, target, gamma=gamma, weight=weight), expected)
+        torch.testing.assert_close(
+            mlh.focal_loss(logits, target, gamma=gamma, weight=weight), expected
+        )
     elif reduction == "sum":
-        torch.testing.assert_close(mlh.focal_loss(logits, target, gamma=gamma, weight=weight, reduction="sum"), per.sum())
+        torch.testing.assert_close(
+            mlh.focal_loss(logits, target, gamma=gamma, weight=weight, reduction="sum"), per.sum()
+        )
 
 
 @pytest.mark.parametrize("gamma", [0.3, 1.0, 2.0])
@@ -72,8 +76,9 @@ def test_gradcheck_multiclass(gamma):
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
 @pytest.mark.parametrize("scale", [100.0, 1e4])
 def test_extreme_logits_stay_finite_multiclass(gamma, scale):
-    logits = torch.tensor([[scale, -scale, 0.0], [-scale, scale, 0.0], [0.0, -scale, scale]],
-                          requires_grad=True)
+    logits = torch.tensor(
+        [[scale, -scale, 0.0], [-scale, scale, 0.0], [0.0, -scale, scale]], requires_grad=True
+    )
     target = torch.tensor([0, 0, 2])  # right and confident, wrong and confident, right
     loss = mlh.focal_loss(logits, target, gamma=gamma)
     loss.backward()
@@ -91,8 +96,10 @@ def test_module_equals_function_and_moves_weight():
     logits, target = _multiclass()
     weight = torch.rand(5, dtype=torch.float64)
     module = mlh.FocalLoss(gamma=1.5, weight=weight, reduction="sum")
-    torch.testing.assert_close(module(logits, target),
-                               mlh.focal_loss(logits, target, gamma=1.5, weight=weight, reduction="sum"))
+    torch.testing.assert_close(
+        module(logits, target),
+        mlh.focal_loss(logits, target, gamma=1.5, weight=weight, reduction="sum"),
+    )
     assert "weight" in module.state_dict()
     assert module.to(torch.float32).weight.dtype == torch.float32
 
@@ -100,7 +107,9 @@ def test_module_equals_function_and_moves_weight():
 def test_all_ignored_gives_nan_like_cross_entropy():
     logits = torch.randn(3, 2)
     target = torch.full((3,), -100)
-    assert torch.isnan(mlh.focal_loss(logits, target)) and torch.isnan(F.cross_entropy(logits, target))
+    assert torch.isnan(mlh.focal_loss(logits, target)) and torch.isnan(
+        F.cross_entropy(logits, target)
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,7 +117,11 @@ def test_all_ignored_gives_nan_like_cross_entropy():
     [
         ({"reduction": "avg"}, ValueError, r"`reduction` must be one of \('mean', 'sum', 'none'\)"),
         ({"gamma": -1.0}, ValueError, "`gamma` must be >= 0"),
-        ({"weight": torch.ones(4)}, ValueError, r"`weight` must have one entry per class \(5\), got shape \(4,\)"),
+        (
+            {"weight": torch.ones(4)},
+            ValueError,
+            r"`weight` must have one entry per class \(5\), got shape \(4,\)",
+        ),
         ({"weight": [1.0] * 5}, TypeError, "`weight` must be a tensor"),
         ({"ignore_index": 1.5}, TypeError, "`ignore_index` must be an int"),
     ],
@@ -122,11 +135,21 @@ def test_focal_bad_arguments(kwargs, error, match):
 @pytest.mark.parametrize(
     ("logits", "target", "error", "match"),
     [
-        (torch.randn(4, 3), torch.tensor([0, 1, 2]), ValueError, r"`target` must have shape \(4,\)"),
+        (
+            torch.randn(4, 3),
+            torch.tensor([0, 1, 2]),
+            ValueError,
+            r"`target` must have shape \(4,\)",
+        ),
         (torch.randn(4, 3), torch.rand(4), TypeError, "integer class indices"),
         (torch.randn(4, 3), torch.tensor([0, 1, 2, 3]), ValueError, "class index 3, outside"),
         (torch.randn(4, 3), torch.tensor([0, -1, 2, 1]), ValueError, "class index -1, outside"),
-        (torch.randn(4), torch.tensor([0, 1, 0, 1]), ValueError, r"`input` must have shape \(N, C\)"),
+        (
+            torch.randn(4),
+            torch.tensor([0, 1, 0, 1]),
+            ValueError,
+            r"`input` must have shape \(N, C\)",
+        ),
         (torch.randint(3, (4, 3)), torch.tensor([0, 1, 0, 1]), TypeError, "floating-point logits"),
         ([[0.0, 1.0]], torch.tensor([0]), TypeError, "`input` must be a tensor"),
     ],
@@ -151,7 +174,9 @@ def test_binary_alpha_none_gamma_zero_is_bce_with_logits(dtype, reduction):
     ours = mlh.binary_focal_loss(x, t, alpha=None, gamma=0.0, reduction=reduction)
     ref = F.binary_cross_entropy_with_logits(x, t, reduction=reduction)
     torch.testing.assert_close(ours, ref, **TOL[dtype])
-    torch.testing.assert_close(torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0], **TOL[dtype])
+    torch.testing.assert_close(
+        torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0], **TOL[dtype]
+    )
 
 
 @pytest.mark.parametrize("alpha", [None, 0.0, 0.25, 1.0])
@@ -163,7 +188,9 @@ def test_binary_matches_the_reference_formula(alpha, gamma):
     ours = mlh.binary_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction="none")
     ref = _torchvision_form(x, t, alpha, gamma)
     torch.testing.assert_close(ours, ref)
-    torch.testing.assert_close(torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0])
+    torch.testing.assert_close(
+        torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0]
+    )
 
 
 def test_binary_alpha_t_weights_positives_and_negatives():
@@ -179,7 +206,9 @@ def test_binary_alpha_t_weights_positives_and_negatives():
 def test_binary_gradcheck(gamma):
     x = torch.randn(12, dtype=torch.float64, requires_grad=True)
     t = torch.rand(12, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda z: mlh.binary_focal_loss(z, t, alpha=0.3, gamma=gamma), (x,))
+    assert torch.autograd.gradcheck(
+        lambda z: mlh.binary_focal_loss(z, t, alpha=0.3, gamma=gamma), (x,)
+    )
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
@@ -205,7 +234,9 @@ def test_binary_module_equals_function():
     x, t = torch.randn(10), (torch.rand(10) < 0.5).float()
     module = mlh.BinaryFocalLoss(alpha=0.4, gamma=1.0, reduction="sum")
     assert repr(module) == "BinaryFocalLoss(alpha=0.4, gamma=1.0, reduction='sum')"
-    torch.testing.assert_close(module(x, t), mlh.binary_focal_loss(x, t, alpha=0.4, gamma=1.0, reduction="sum"))
+    torch.testing.assert_close(
+        module(x, t), mlh.binary_focal_loss(x, t, alpha=0.4, gamma=1.0, reduction="sum")
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,9 @@ def _history(epochs=4, steps_per_epoch=3):
         for _ in range(steps_per_epoch):
             h.log_step({"total": 2.0 / (epoch + 1), "a": 1.0, "b": 1.0 / (epoch + 1)}, epoch=epoch)
         h.log_epoch({"total": 2.0 / (epoch + 1), "a": 1.0, "b": 1.0 / (epoch + 1)}, epoch=epoch)
-        h.log_epoch({"total": 2.5 / (epoch + 1), "a": 1.2, "b": 1.3 / (epoch + 1)}, epoch=epoch, split="val")
+        h.log_epoch(
+            {"total": 2.5 / (epoch + 1), "a": 1.2, "b": 1.3 / (epoch + 1)}, epoch=epoch, split="val"
+        )
     return h
 
 
@@ -75,7 +77,9 @@ def test_plot_history_needs_a_history():
 def test_loss_distribution_by_class(kind):
     losses = torch.rand(200) + 0.01
     labels = torch.randint(3, (200,))
-    ax = mlh.plot_loss_distribution(losses, labels, kind=kind, class_names=["x", "y", "z"], log_scale=True)
+    ax = mlh.plot_loss_distribution(
+        losses, labels, kind=kind, class_names=["x", "y", "z"], log_scale=True
+    )
     legend = ax.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["x", "y", "z"]
     assert ax.get_xlabel() == "per-sample loss" and ax.get_xscale() == "log"
@@ -100,7 +104,12 @@ def test_reduced_loss_is_refused_with_a_hint():
         ((torch.tensor([0.0, 1.0]),), {"log_scale": True}, ValueError, "strictly positive"),
         ((torch.rand(5), torch.zeros(4, dtype=torch.long)), {}, ValueError, "one label per loss"),
         ((torch.rand(4), torch.rand(4)), {}, TypeError, "integer classes"),
-        ((torch.rand(4), torch.tensor([0, 1, 2, 0])), {"class_names": ["a"]}, ValueError, "name every class"),
+        (
+            (torch.rand(4), torch.tensor([0, 1, 2, 0])),
+            {"class_names": ["a"]},
+            ValueError,
+            "name every class",
+        ),
         ((torch.rand(4),), {"class_names": ["a"]}, ValueError, "`class_names` needs `labels`"),
         (("losses",), {}, TypeError, "`losses` must be a tensor"),
     ],

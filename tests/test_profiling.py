@@ -10,8 +10,9 @@ import multiloss_helpers as mlh
 
 def test_compare_times_runs_each_candidate_interleaved():
     calls = []
-    times = mlh.compare_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                              repeats=3, warmup=2)
+    times = mlh.compare_times(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=2
+    )
     assert list(times) == ["a", "b"]
     assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3
     assert all(t >= 0 for t in times.values())

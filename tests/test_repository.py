@@ -55,7 +55,13 @@ def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
 
 def test_toc_parts_use_the_books_captions():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    allowed = {"Foundations", "Combining losses", "Imbalanced data", "Beyond fixed weights", "Appendices"}
+    allowed = {
+        "Foundations",
+        "Combining losses",
+        "Imbalanced data",
+        "Beyond fixed weights",
+        "Appendices",
+    }
     assert {part["caption"] for part in toc["parts"]} <= allowed
 
 
@@ -90,7 +96,9 @@ def test_setup_cells_are_identical():
 def test_notebook_uses_the_mlh_alias_only(path):
     source = "\n".join(_source(c) for c in _code_cells(path))
     assert not re.search(r"^from multiloss_helpers", source, re.M)
-    assert not re.search(r"torch\.tensor\(\s*\[[^\]]*loss", source), "torch.tensor([...losses]) cuts the graph"
+    assert not re.search(r"torch\.tensor\(\s*\[[^\]]*loss", source), (
+        "torch.tensor([...losses]) cuts the graph"
+    )
 
 
 def test_config_is_strict_and_has_launch_buttons():
@@ -111,7 +119,8 @@ def test_config_is_strict_and_has_launch_buttons():
 def test_api_reference_covers_every_public_name():
     api = (ROOT / "book" / "api.md").read_text()
     missing = [
-        name for name in mlh.__all__
+        name
+        for name in mlh.__all__
         if not name.startswith("_") and f"multiloss_helpers.{name}" not in api
     ]
     assert not missing, f"book/api.md does not document {missing}"
@@ -131,8 +140,7 @@ def test_every_public_name_has_a_docstring_with_an_example(name):
 
 def test_requirements_pin_the_environment():
     lines = [
-        line.split("#")[0].strip()
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
     ]
     lines = [line for line in lines if line]
     assert "torch==2.13.0" in lines
@@ -164,9 +172,6 @@ def test_ci_runs_the_tests_and_the_strict_book():
 def test_notebook_code_fits_the_rendered_column(path):
     """The rendered book shows about 80 characters of code before scrolling."""
     long_lines = [
-        line
-        for cell in _code_cells(path)
-        for line in _source(cell).splitlines()
-        if len(line) > 88
+        line for cell in _code_cells(path) for line in _source(cell).splitlines() if len(line) > 88
     ]
     assert not long_lines, f"{path.name} has code lines over 88 characters: {long_lines[:3]}"

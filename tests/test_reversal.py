@@ -55,8 +55,11 @@ def test_module_matches_function_and_scale_is_settable():
 
 @pytest.mark.parametrize(
     ("scale", "error", "match"),
-    [(-1.0, ValueError, "`scale` must be >= 0"), (float("nan"), ValueError, "finite"),
-     ("1", TypeError, "`scale` must be a real number")],
+    [
+        (-1.0, ValueError, "`scale` must be >= 0"),
+        (float("nan"), ValueError, "finite"),
+        ("1", TypeError, "`scale` must be a real number"),
+    ],
 )
 def test_bad_scale(scale, error, match):
     with pytest.raises(error, match=match):
@@ -102,9 +105,11 @@ class TestMakeDomainData:
 
     @pytest.mark.parametrize(
         ("kwargs", "error", "match"),
-        [({"n_signal": 8}, ValueError, "`n_signal` must be smaller"),
-         ({"shift": -1.0}, ValueError, "`shift` must be >= 0"),
-         ({"n_per_domain": 0}, ValueError, "`n_per_domain` must be >= 1")],
+        [
+            ({"n_signal": 8}, ValueError, "`n_signal` must be smaller"),
+            ({"shift": -1.0}, ValueError, "`shift` must be >= 0"),
+            ({"n_per_domain": 0}, ValueError, "`n_per_domain` must be >= 1"),
+        ],
     )
     def test_bad_inputs(self, kwargs, error, match):
         with pytest.raises(error, match=match):

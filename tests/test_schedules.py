@@ -21,8 +21,12 @@ def test_ramp_endpoints_and_monotone(kind):
 def test_ramp_shapes():
     assert mlh.ramp(5, length=10) == 0.5
     assert mlh.ramp(5, length=10, kind="cosine") == pytest.approx(0.5)
-    assert mlh.ramp(2, length=10, kind="cosine") == pytest.approx(0.5 * (1 - math.cos(math.pi * 0.2)))
-    assert mlh.ramp(9, length=10, kind="step") == 0.0 and mlh.ramp(10, length=10, kind="step") == 1.0
+    assert mlh.ramp(2, length=10, kind="cosine") == pytest.approx(
+        0.5 * (1 - math.cos(math.pi * 0.2))
+    )
+    assert (
+        mlh.ramp(9, length=10, kind="step") == 0.0 and mlh.ramp(10, length=10, kind="step") == 1.0
+    )
 
 
 def test_ramp_decay_by_swapping_ends():
@@ -99,4 +103,7 @@ def test_gate_update_needs_a_scalar_tensor():
 
 
 def test_gate_repr():
-    assert repr(mlh.SmoothedGate(0.3, decay=0.8, latch=False)) == "SmoothedGate(threshold=0.3, decay=0.8, latch=False)"
+    assert (
+        repr(mlh.SmoothedGate(0.3, decay=0.8, latch=False))
+        == "SmoothedGate(threshold=0.3, decay=0.8, latch=False)"
+    )

@@ -28,8 +28,13 @@ def _setup(n=120, seed=0):
 def test_fit_records_every_component_and_learns():
     data, model, optimizer = _setup()
     history = mlh.fit(
-        model, multitask_loss, mlh.BatchLoader(data, 32), optimizer, epochs=15,
-        val_loader=mlh.BatchLoader(data, 50, shuffle=False), progress=False,
+        model,
+        multitask_loss,
+        mlh.BatchLoader(data, 32),
+        optimizer,
+        epochs=15,
+        val_loader=mlh.BatchLoader(data, 50, shuffle=False),
+        progress=False,
     )
     assert history.components == ["total", "cls", "reg"]
     assert history.num_steps == 15 * 4 and history.num_epochs == 15
@@ -43,16 +48,30 @@ def test_fit_is_deterministic():
     runs = []
     for _ in range(2):
         data, model, optimizer = _setup()
-        runs.append(mlh.fit(model, multitask_loss, mlh.BatchLoader(data, 32, seed=1),
-                            optimizer, epochs=3, progress=False).steps("total"))
+        runs.append(
+            mlh.fit(
+                model,
+                multitask_loss,
+                mlh.BatchLoader(data, 32, seed=1),
+                optimizer,
+                epochs=3,
+                progress=False,
+            ).steps("total")
+        )
     assert runs[0] == runs[1]
 
 
 def test_epoch_mean_is_weighted_by_batch_size():
     data, model, _ = _setup(n=70)
     frozen = torch.optim.SGD(model.parameters(), lr=0.0)
-    history = mlh.fit(model, multitask_loss, mlh.BatchLoader(data, 32, shuffle=False),
-                      frozen, epochs=1, progress=False)
+    history = mlh.fit(
+        model,
+        multitask_loss,
+        mlh.BatchLoader(data, 32, shuffle=False),
+        frozen,
+        epochs=1,
+        progress=False,
+    )
     whole = multitask_loss(model, data)[0].detach()
     assert history.last("total") == pytest.approx(float(whole), rel=1e-5)
 
@@ -65,8 +84,15 @@ def test_validation_is_evaluated_in_eval_mode_without_grad():
         modes.append((m.training, torch.is_grad_enabled()))
         return multitask_loss(m, batch)
 
-    mlh.fit(model, loss_fn, mlh.BatchLoader(data, 60), optimizer, epochs=1,
-            val_loader=mlh.BatchLoader(data, 120), progress=False)
+    mlh.fit(
+        model,
+        loss_fn,
+        mlh.BatchLoader(data, 60),
+        optimizer,
+        epochs=1,
+        val_loader=mlh.BatchLoader(data, 120),
+        progress=False,
+    )
     assert modes == [(True, True), (True, True), (False, False)]
     assert model.training
 
@@ -102,8 +128,16 @@ def test_scheduler_and_clipping():
     data, model, _ = _setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
-    mlh.fit(model, multitask_loss, mlh.BatchLoader(data, 60), optimizer, epochs=3,
-            scheduler=scheduler, max_grad_norm=1e-3, progress=False)
+    mlh.fit(
+        model,
+        multitask_loss,
+        mlh.BatchLoader(data, 60),
+        optimizer,
+        epochs=3,
+        scheduler=scheduler,
+        max_grad_norm=1e-3,
+        progress=False,
+    )
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
     grads = [p.grad for p in model.parameters()]
     assert torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])) <= 1e-3 + 1e-9
@@ -111,8 +145,15 @@ def test_scheduler_and_clipping():
 
 def test_progress_bar_runs(capsys):
     data, model, optimizer = _setup()
-    mlh.fit(model, multitask_loss, mlh.BatchLoader(data, 60), optimizer, epochs=2, progress=True,
-            val_loader=mlh.BatchLoader(data, 120))
+    mlh.fit(
+        model,
+        multitask_loss,
+        mlh.BatchLoader(data, 60),
+        optimizer,
+        epochs=2,
+        progress=True,
+        val_loader=mlh.BatchLoader(data, 120),
+    )
     err = capsys.readouterr().err
     assert "epochs" in err and "2/2" in err
 
@@ -156,8 +197,12 @@ def test_non_finite_loss_raises_with_location():
 def test_fit_bad_arguments(kwargs, error, match):
     data, model, optimizer = _setup()
     args = {
-        "model": model, "loss_fn": multitask_loss, "train_loader": mlh.BatchLoader(data, 60),
-        "optimizer": optimizer, "epochs": 1, "progress": False,
+        "model": model,
+        "loss_fn": multitask_loss,
+        "train_loader": mlh.BatchLoader(data, 60),
+        "optimizer": optimizer,
+        "epochs": 1,
+        "progress": False,
     }
     args.update(kwargs)
     with pytest.raises(error, match=match):
@@ -226,11 +271,27 @@ def test_custom_backward_replaces_total_backward():
         calls.append(sorted(components))
         components["cls"].backward()
 
-    history = mlh.fit(model, multitask_loss, mlh.BatchLoader(data, 60), optimizer, epochs=1,
-                      progress=False, backward=only_cls)
+    history = mlh.fit(
+        model,
+        multitask_loss,
+        mlh.BatchLoader(data, 60),
+        optimizer,
+        epochs=1,
+        progress=False,
+        backward=only_cls,
+    )
     assert calls == [["cls", "reg"], ["cls", "reg"]]
-    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in model.head_parameters("reg"))
+    assert all(
+        p.grad is None or torch.count_nonzero(p.grad) == 0 for p in model.head_parameters("reg")
+    )
     assert history.num_steps == 2
     with pytest.raises(TypeError, match="`backward` must be callable"):
-        mlh.fit(model, multitask_loss, mlh.BatchLoader(data, 60), optimizer, epochs=1,
-                progress=False, backward="pcgrad")
+        mlh.fit(
+            model,
+            multitask_loss,
+            mlh.BatchLoader(data, 60),
+            optimizer,
+            epochs=1,
+            progress=False,
+            backward="pcgrad",
+        )

@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from weighting_properties import STRATEGIES, check_properties
 
 import multiloss_helpers as mlh
-from weighting_properties import STRATEGIES, check_properties
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -25,7 +25,9 @@ class TestUncertainty:
         with torch.no_grad():
             weighting.log_vars.copy_(torch.tensor([0.0, 1.0, -1.0]))
         s = weighting.log_vars.detach()
-        torch.testing.assert_close(weighting(losses), (0.5 * torch.exp(-s) * losses + 0.5 * s).sum())
+        torch.testing.assert_close(
+            weighting(losses), (0.5 * torch.exp(-s) * losses + 0.5 * s).sum()
+        )
 
     def test_log_variances_receive_gradients_and_converge_to_log_loss(self):
         weighting = mlh.UncertaintyWeighting(2)
@@ -51,7 +53,9 @@ class TestUncertainty:
 
     def test_repr_rebuilds(self):
         assert repr(mlh.UncertaintyWeighting(num_tasks=3)) == "UncertaintyWeighting(num_tasks=3)"
-        assert isinstance(eval(repr(mlh.UncertaintyWeighting(3)), vars(mlh)), mlh.UncertaintyWeighting)
+        assert isinstance(
+            eval(repr(mlh.UncertaintyWeighting(3)), vars(mlh)), mlh.UncertaintyWeighting
+        )
 
 
 class TestDWA:
@@ -77,7 +81,9 @@ class TestDWA:
     def test_high_temperature_is_equal_weights(self):
         dwa = mlh.DWA(2, temperature=1e6)
         dwa.step(torch.tensor([1.0, 1.0]))
-        torch.testing.assert_close(dwa.step(torch.tensor([0.1, 1.0])), torch.ones(2), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            dwa.step(torch.tensor([0.1, 1.0])), torch.ones(2), rtol=1e-5, atol=1e-5
+        )
 
     def test_repr(self):
         assert repr(mlh.DWA(2, temperature=1.5)) == "DWA(num_tasks=2, temperature=1.5)"
@@ -92,11 +98,15 @@ class TestGradNorm:
         x = torch.randn(32, 4)
         for _ in range(200):
             features = shared(x)
-            losses = torch.stack([heads[0](features).pow(2).mean(), 20 * heads[1](features).pow(2).mean()])
+            losses = torch.stack(
+                [heads[0](features).pow(2).mean(), 20 * heads[1](features).pow(2).mean()]
+            )
             weights = gradnorm.update(losses, shared.parameters())
         assert weights.sum().item() == pytest.approx(2.0)
         features = shared(x)
-        losses = torch.stack([heads[0](features).pow(2).mean(), 20 * heads[1](features).pow(2).mean()])
+        losses = torch.stack(
+            [heads[0](features).pow(2).mean(), 20 * heads[1](features).pow(2).mean()]
+        )
         norms = weights * mlh.per_loss_grads(losses, list(shared.parameters())).norm(dim=1)
         assert (norms.max() / norms.min()).item() < 1.1  # alpha = 0: equal gradient norms
 
@@ -108,7 +118,9 @@ class TestGradNorm:
         losses.sum().backward()  # the graph was kept for the training step
 
     def test_repr(self):
-        assert repr(mlh.GradNorm(3, alpha=1.0, lr=0.01)) == "GradNorm(num_tasks=3, alpha=1.0, lr=0.01)"
+        assert (
+            repr(mlh.GradNorm(3, alpha=1.0, lr=0.01)) == "GradNorm(num_tasks=3, alpha=1.0, lr=0.01)"
+        )
 
 
 class TestPCGrad:

@@ -26,12 +26,18 @@ def test_inverse_and_effective_sum_to_c_and_order_by_rarity():
 
 def test_effective_number_limits():
     target = torch.tensor([0] * 100 + [1] * 10)
-    torch.testing.assert_close(mlh.class_weights(target, method="effective", beta=0.0), torch.ones(2))
+    torch.testing.assert_close(
+        mlh.class_weights(target, method="effective", beta=0.0), torch.ones(2)
+    )
     near_inverse = mlh.class_weights(target, method="effective", beta=0.999999)
-    torch.testing.assert_close(near_inverse, mlh.class_weights(target, method="inverse"), rtol=1e-3, atol=0)
+    torch.testing.assert_close(
+        near_inverse, mlh.class_weights(target, method="inverse"), rtol=1e-3, atol=0
+    )
     beta = 0.9
     raw = torch.tensor([(1 - beta) / (1 - beta**100), (1 - beta) / (1 - beta**10)])
-    torch.testing.assert_close(mlh.class_weights(target, method="effective", beta=beta), raw * 2 / raw.sum())
+    torch.testing.assert_close(
+        mlh.class_weights(target, method="effective", beta=beta), raw * 2 / raw.sum()
+    )
 
 
 def test_equal_classes_give_equal_weights():
@@ -43,9 +49,13 @@ def test_equal_classes_give_equal_weights():
 def test_weights_of_one_change_nothing_in_the_loss():
     logits, target = torch.randn(20, 4), torch.arange(4).repeat(5)
     weights = mlh.class_weights(target)
-    torch.testing.assert_close(torch.nn.functional.cross_entropy(logits, target, weight=weights),
-                               torch.nn.functional.cross_entropy(logits, target))
-    torch.testing.assert_close(mlh.focal_loss(logits, target, weight=weights), mlh.focal_loss(logits, target))
+    torch.testing.assert_close(
+        torch.nn.functional.cross_entropy(logits, target, weight=weights),
+        torch.nn.functional.cross_entropy(logits, target),
+    )
+    torch.testing.assert_close(
+        mlh.focal_loss(logits, target, weight=weights), mlh.focal_loss(logits, target)
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,11 +63,21 @@ def test_weights_of_one_change_nothing_in_the_loss():
     [
         (torch.tensor([0, 0, 2]), {}, ValueError, "class 1 has no sample"),
         (torch.tensor([0, 1]), {"num_classes": 3}, ValueError, "class 2 has no sample"),
-        (torch.tensor([0, 1, 3]), {"num_classes": 3}, ValueError, "holds class 3, but `num_classes` is 3"),
+        (
+            torch.tensor([0, 1, 3]),
+            {"num_classes": 3},
+            ValueError,
+            "holds class 3, but `num_classes` is 3",
+        ),
         (torch.tensor([0, -1]), {}, ValueError, "negative class label"),
         (torch.tensor([0.0, 1.0]), {}, TypeError, "integer class labels"),
         (torch.tensor([0, 1]), {"method": "sqrt"}, ValueError, "`method` must be one of"),
-        (torch.tensor([0, 1]), {"method": "effective", "beta": 1.0}, ValueError, "`beta` must be < 1"),
+        (
+            torch.tensor([0, 1]),
+            {"method": "effective", "beta": 1.0},
+            ValueError,
+            "`beta` must be < 1",
+        ),
         (torch.tensor([], dtype=torch.long), {}, ValueError, "`target` is empty"),
         ([0, 1], {}, TypeError, "`target` must be a tensor"),
     ],
@@ -71,8 +91,9 @@ def test_sample_weights_balance_a_weighted_sampler():
     target = torch.tensor([0] * 95 + [1] * 5)
     weights = mlh.sample_weights(target, mlh.class_weights(target))
     assert weights.shape == (100,)
-    sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=20000, replacement=True,
-                                                     generator=torch.Generator().manual_seed(0))
+    sampler = torch.utils.data.WeightedRandomSampler(
+        weights, num_samples=20000, replacement=True, generator=torch.Generator().manual_seed(0)
+    )
     drawn = target[torch.tensor(list(sampler))]
     assert abs(drawn.float().mean().item() - 0.5) < 0.02
 
@@ -90,7 +111,9 @@ def test_confusion_matrix_and_recall_precision():
     cm = mlh.confusion_matrix(pred, target)
     assert cm.tolist() == [[1, 0, 1], [1, 2, 0], [0, 0, 2]]
     torch.testing.assert_close(mlh.per_class_recall(pred, target), torch.tensor([0.5, 2 / 3, 1.0]))
-    torch.testing.assert_close(mlh.per_class_precision(pred, target), torch.tensor([0.5, 1.0, 2 / 3]))
+    torch.testing.assert_close(
+        mlh.per_class_precision(pred, target), torch.tensor([0.5, 1.0, 2 / 3])
+    )
     assert mlh.balanced_accuracy(pred, target) == pytest.approx((0.5 + 2 / 3 + 1.0) / 3)
 
 
@@ -122,11 +145,36 @@ def test_perfect_ranking_has_average_precision_one():
     ("fn", "args", "error", "match"),
     [
         ("confusion_matrix", (torch.randn(3, 2), torch.tensor([0, 1, 0])), TypeError, "argmax"),
-        ("confusion_matrix", (torch.tensor([0, 1]), torch.tensor([0, 1, 0])), ValueError, "same shape"),
-        ("confusion_matrix", (torch.tensor([0, 3]), torch.tensor([0, 1])), ValueError, "label 3 is >= `num_classes`"),
-        ("precision_recall_curve", (torch.rand(3), torch.tensor([0, 0, 0])), ValueError, "no positive sample"),
-        ("precision_recall_curve", (torch.rand(3), torch.tensor([0, 2, 1])), ValueError, "binary labels"),
-        ("precision_recall_curve", (torch.tensor([1, 0, 1]), torch.tensor([0, 1, 1])), TypeError, "floating-point"),
+        (
+            "confusion_matrix",
+            (torch.tensor([0, 1]), torch.tensor([0, 1, 0])),
+            ValueError,
+            "same shape",
+        ),
+        (
+            "confusion_matrix",
+            (torch.tensor([0, 3]), torch.tensor([0, 1])),
+            ValueError,
+            "label 3 is >= `num_classes`",
+        ),
+        (
+            "precision_recall_curve",
+            (torch.rand(3), torch.tensor([0, 0, 0])),
+            ValueError,
+            "no positive sample",
+        ),
+        (
+            "precision_recall_curve",
+            (torch.rand(3), torch.tensor([0, 2, 1])),
+            ValueError,
+            "binary labels",
+        ),
+        (
+            "precision_recall_curve",
+            (torch.tensor([1, 0, 1]), torch.tensor([0, 1, 1])),
+            TypeError,
+            "floating-point",
+        ),
     ],
 )
 def test_metric_bad_inputs(fn, args, error, match):

@@ -18,7 +18,9 @@ def check_num_tasks(num_tasks: Any) -> int:
 def check_task_vector(values: Any, name: str, num_tasks: int, *, finite: bool = True) -> Tensor:
     """A 1-D floating-point tensor with one entry per task."""
     if not isinstance(values, Tensor):
-        raise TypeError(f"`{name}` must be a tensor with one entry per task, got {describe(values)}")
+        raise TypeError(
+            f"`{name}` must be a tensor with one entry per task, got {describe(values)}"
+        )
     if values.shape != (num_tasks,):
         raise ValueError(
             f"`{name}` must have shape ({num_tasks},), one entry per task, got {tuple(values.shape)}"

@@ -48,7 +48,9 @@ class DWA:
         """Record one epoch's mean loss per task; return the weights for the next epoch."""
         losses = check_task_vector(epoch_losses, "epoch_losses", self.num_tasks).detach()
         if bool((losses <= 0).any()):
-            raise ValueError(f"`epoch_losses` must be positive to form ratios, got {losses.tolist()}")
+            raise ValueError(
+                f"`epoch_losses` must be positive to form ratios, got {losses.tolist()}"
+            )
         self.history = (self.history + [losses])[-2:]
         return self.weights
 
