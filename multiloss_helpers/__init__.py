@@ -27,12 +27,17 @@ from .metrics import (
     confusion_matrix,
     per_class_precision,
     per_class_recall,
-    plot_confusion_matrix,
-    plot_precision_recall,
     precision_recall_curve,
 )
 from .models import MultiHeadNet, default_device
-from .plotting import book_style, plot_history, plot_loss_distribution, use_book_style
+from .plotting import (
+    book_style,
+    plot_confusion_matrix,
+    plot_history,
+    plot_loss_distribution,
+    plot_precision_recall,
+    use_book_style,
+)
 from .profiling import compare_times, saved_tensor_bytes
 from .reversal import GradientReversal, dann_scale, grad_reverse
 from .schedules import SmoothedGate, ramp
