@@ -11,9 +11,11 @@ from torch import Tensor
 
 from ._harness import (
     CheckResult,
-    close,
     describe,
     expect,
+    expect_close,
+    expect_grads,
+    forbid,
     gen,
     run_check,
 )
@@ -25,93 +27,137 @@ __all__ = [
     "check_weighted_epoch_mean",
 ]
 
+_BCE_FUNCTIONS = (
+    (F, "binary_cross_entropy_with_logits"),
+    (F, "binary_cross_entropy"),
+    (torch, "binary_cross_entropy_with_logits"),
+)
+
 
 # --------------------------------------------------------------------- chapter 1
 def check_mean_squared_error(fn: Callable[..., Tensor]) -> CheckResult:
-    """``fn(input, target, reduction="mean")`` is the mean squared error, for all reductions."""
+    r"""``fn(input, target, *, reduction="mean")`` is the mean squared error, without
+    ``F.mse_loss``.
+
+    Checked for the reductions ``"mean"``, ``"sum"`` and ``"none"`` on inputs of several
+    shapes: the values, and the gradients with respect to both ``input`` and ``target``.
+    Calling ``F.mse_loss`` (or ``nn.MSELoss``) fails the check.
+    """
 
     def trials() -> None:
         g = gen(1)
         for shape in ((7,), (4, 3), (2, 3, 5)):
-            a, b = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+            a = torch.randn(shape, generator=g, requires_grad=True)
+            b = torch.randn(shape, generator=g, requires_grad=True)
+            diff = (a - b).detach()
             for reduction in ("mean", "sum", "none"):
-                got = fn(a, b, reduction=reduction)
-                want = F.mse_loss(a, b, reduction=reduction)
-                hint = f"for reduction={reduction!r} and inputs of shape {shape} you returned "
-                hint += f"{describe(got)}, expected {describe(want)} with other values"
+                scale = 1.0 / diff.numel() if reduction == "mean" else 1.0
+                want = {"mean": (diff**2).mean(), "sum": (diff**2).sum(), "none": diff**2}
+                with forbid((F, "mse_loss"), (torch, "mse_loss")):
+                    got = fn(a, b, reduction=reduction)
+                where = f"reduction={reduction!r} on inputs of shape {shape}"
+                hint = where
                 if reduction == "mean":
-                    hint += " (is 'mean' dividing by the number of elements?)"
-                expect(close(got, want), hint)
+                    hint += " (what does 'mean' divide by?)"
+                expect_close(got, want[reduction], hint)
+                expect_grads(
+                    got,
+                    [a, b],
+                    [2 * scale * diff, -2 * scale * diff],
+                    f"your loss with {where}",
+                )
 
     return run_check(
-        "mean_squared_error", fn, trials, "matches F.mse_loss for every reduction and shape"
+        "mean_squared_error", fn, trials, "values and gradients right for every reduction"
     )
 
 
 def check_bce_with_logits(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
-    """``fn(logits, target)`` is the mean binary cross-entropy on logits, stable at large logits."""
+    r"""``fn(logits, target)`` is the mean binary cross-entropy on logits, without PyTorch's
+    binary cross-entropy functions.
+
+    Checked on moderate logits and at logits of +-20, +-200 and +-1e4: the value is finite
+    and right, and so is the gradient with respect to the logits.
+    """
 
     def trials() -> None:
         g = gen(2)
-        logits, target = (
-            3 * torch.randn(50, generator=g),
-            (torch.rand(50, generator=g) < 0.4).float(),
-        )
-        expect(
-            close(fn(logits, target), F.binary_cross_entropy_with_logits(logits, target)),
-            "on moderate logits your value differs from the binary cross-entropy",
-        )
-        big = torch.tensor([-200.0, 200.0, -1e4, 1e4])
-        labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
-        got = fn(big, labels)
-        expect(
-            isinstance(got, Tensor) and bool(torch.isfinite(got)),
-            "at logits of +-200 and +-1e4 your loss is not finite: avoid computing "
-            "sigmoid and then its log (look for a log-sum-exp or softplus form)",
-        )
-        expect(
-            close(got, F.binary_cross_entropy_with_logits(big, labels), rtol=1e-4),
-            "at very large logits your loss is finite but wrong (is the log of the "
-            "probability saturating?)",
-        )
+        moderate = 3 * torch.randn(50, generator=g)
+        cases = [
+            ("moderate logits", moderate, (torch.rand(50, generator=g) < 0.4).float()),
+            (
+                "logits of +-20, +-200 and +-1e4",
+                torch.tensor([-20.0, 20.0, -200.0, 200.0, -1e4, 1e4, -1e4, 1e4]),
+                torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0]),
+            ),
+        ]
+        for where, logits, target in cases:
+            want = F.binary_cross_entropy_with_logits(logits, target)
+            logits = logits.clone().requires_grad_(True)
+            with forbid(*_BCE_FUNCTIONS):
+                got = fn(logits, target)
+            expect_close(got, want, f"on {where}", rtol=1e-4)
+            want_grad = (torch.sigmoid(logits.detach()) - target) / len(target)
+            expect_grads(got, [logits], [want_grad], f"your loss on {where}")
 
     return run_check(
-        "bce_with_logits", fn, trials, "matches BCE-with-logits, finite up to logits of 1e4"
+        "bce_with_logits", fn, trials, "value and gradient right and finite up to logits of 1e4"
     )
 
 
 # --------------------------------------------------------------------- chapter 2
 def check_weighted_epoch_mean(fn: Callable[[list[float], list[int]], float]) -> CheckResult:
-    """``fn(batch_means, batch_sizes)`` is the mean over samples, not over batches."""
+    r"""``fn(batch_means, batch_sizes)`` is the mean over samples, not over batches."""
 
     def trials() -> None:
-        got = fn([1.0, 2.0, 4.0], [64, 64, 8])
-        want = (64 * 1.0 + 64 * 2.0 + 8 * 4.0) / 136
-        expect(
-            isinstance(got, (float, int, Tensor)) and math.isclose(float(got), want, rel_tol=1e-6),
-            f"for batch means [1, 2, 4] with sizes [64, 64, 8] you returned {float(got):.4f}; "
-            "a mean over samples weights each batch by its size",
-        )
-        expect(math.isclose(float(fn([3.0], [5])), 3.0), "one batch should give its own mean")
+        cases = [
+            ([1.0, 2.0, 4.0], [64, 64, 8]),
+            ([0.5, 3.0], [32, 16]),
+            ([3.0], [5]),
+            ([2.0, 2.0, 2.0, 10.0], [10, 10, 10, 1]),
+        ]
+        for means, sizes in cases:
+            got = fn(list(means), list(sizes))
+            want = sum(m * n for m, n in zip(means, sizes)) / sum(sizes)
+            expect(
+                isinstance(got, (float, int, Tensor)),
+                f"return a number, got {describe(got)}",
+            )
+            expect(
+                math.isclose(float(got), want, rel_tol=1e-6),
+                f"for batch means {means} with sizes {sizes} you returned {float(got):.4f}; "
+                "a mean over samples counts every sample once",
+            )
 
-    return run_check("weighted_epoch_mean", fn, trials, "weights each batch by its size")
+    return run_check("weighted_epoch_mean", fn, trials, "every sample counts once")
 
 
 def check_per_sample_losses(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
-    """``fn(logits, target)`` returns one cross-entropy per sample."""
+    r"""``fn(logits, target)`` returns one cross-entropy per sample, shape ``(N,)``.
+
+    Checked on moderate logits and on logits of +-1e4: values and gradients finite and right.
+    """
 
     def trials() -> None:
         g = gen(3)
-        logits, target = torch.randn(12, 4, generator=g), torch.randint(4, (12,), generator=g)
-        got = fn(logits, target)
-        want = F.cross_entropy(logits, target, reduction="none")
-        expect(
-            isinstance(got, Tensor) and got.shape == want.shape,
-            f"expected one loss per sample, shape (12,); got {describe(got)}",
-        )
-        expect(
-            close(got, want),
-            "the shape is right but the values are not the per-sample cross-entropy",
-        )
+        moderate = torch.randn(12, 4, generator=g)
+        extreme = 1e4 * torch.sign(torch.randn(6, 4, generator=g))
+        for where, logits, target in (
+            ("moderate logits", moderate, torch.randint(4, (12,), generator=g)),
+            ("logits of +-1e4", extreme, torch.randint(4, (6,), generator=g)),
+        ):
+            logits = logits.clone().requires_grad_(True)
+            want = F.cross_entropy(logits.detach(), target, reduction="none")
+            got = fn(logits, target)
+            expect(
+                isinstance(got, Tensor) and got.shape == want.shape,
+                f"expected one loss per sample, shape {tuple(want.shape)}; got {describe(got)}",
+            )
+            expect_close(got, want, f"on {where}, the per-sample cross-entropy", rtol=1e-4)
+            onehot = F.one_hot(target, logits.shape[1]).float()
+            want_grad = torch.softmax(logits.detach(), 1) - onehot
+            expect_grads(got, [logits], [want_grad], f"your losses on {where}")
 
-    return run_check("per_sample_losses", fn, trials, "one cross-entropy per sample")
+    return run_check(
+        "per_sample_losses", fn, trials, "one cross-entropy per sample, finite gradients"
+    )

@@ -12,8 +12,13 @@ from torch import Tensor, nn
 from ._harness import (
     CheckResult,
     close,
+    describe,
     expect,
+    expect_close,
+    expect_grads,
+    forbid,
     gen,
+    grads_of,
     package,
     run_check,
     two_loss_setup,
@@ -28,61 +33,98 @@ __all__ = [
 
 
 # -------------------------------------------------------------------- chapter 10
+def _pcgrad_reference(g1: Tensor, g2: Tensor) -> Tensor:
+    dot = g1 @ g2
+    if dot >= 0:
+        return g1 + g2
+    return (g1 - dot / (g2 @ g2) * g2) + (g2 - dot / (g1 @ g1) * g1)
+
+
 def check_pcgrad_two(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
-    r"""``fn(g1, g2)``: PCGrad for two tasks, projecting each gradient if they conflict."""
+    r"""``fn(g1, g2)``: PCGrad for two tasks, each gradient projected on the normal plane of
+    the *other original* one when they conflict; without ``mlh.pcgrad``.
+
+    Checked with and without conflict, with orthogonal, opposite and random gradients.
+    """
 
     def trials() -> None:
+        mlh = package()
+        g = gen(12)
         cases = [
-            (torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])),
-            (torch.tensor([1.0, 2.0]), torch.tensor([2.0, 1.0])),
-            (torch.randn(20, generator=gen(12)), torch.randn(20, generator=gen(13))),
+            ("conflicting", torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])),
+            ("not conflicting", torch.tensor([1.0, 2.0]), torch.tensor([2.0, 1.0])),
+            ("orthogonal", torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 3.0, 0.0])),
+            ("opposite", torch.tensor([1.0, -2.0, 0.5]), torch.tensor([-2.0, 4.0, -1.0])),
+            ("conflicting, unequal norms", torch.tensor([3.0, 1.0]), torch.tensor([-1.0, 2.0])),
+            ("random", torch.randn(20, generator=g), torch.randn(20, generator=g)),
         ]
-        for i, (g1, g2) in enumerate(cases):
-            got = fn(g1, g2)
-            want = package().pcgrad(torch.stack([g1, g2]))
-            conflict = float(g1 @ g2) < 0
-            expect(
-                close(got, want, rtol=1e-4),
-                f"case {i} ({'conflicting' if conflict else 'not conflicting'} gradients) is off"
-                + ("" if conflict else ": without conflict PCGrad is the plain sum"),
-            )
+        for where, g1, g2 in cases:
+            want = _pcgrad_reference(g1, g2)
+            with forbid((mlh, "pcgrad")):
+                got = fn(g1.clone(), g2.clone())
+            hint = f"for {where} gradients"
+            if where in ("not conflicting", "orthogonal"):
+                hint += " (without a conflict, what does PCGrad change?)"
+            elif where.startswith("conflicting"):
+                hint += " (is each one projected against the other's original gradient?)"
+            expect_close(got, want, hint, rtol=1e-4)
 
     return run_check("pcgrad_two", fn, trials, "matches PCGrad with and without conflict")
 
 
 def check_uncertainty_total(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
-    """``fn(losses, log_vars)`` is Kendall et al.'s total, sum 0.5 exp(-s) L + 0.5 s."""
+    r"""``fn(losses, log_vars)`` is Kendall et al.'s total ``sum 0.5 exp(-s) L + 0.5 s``,
+    differentiable in both the losses and the log-variances ``s``.
+
+    The gradient with respect to ``s`` must be right: with detached log-variances, ``s`` never
+    learns. ``mlh.UncertaintyWeighting`` is not allowed.
+    """
 
     def trials() -> None:
-        losses = torch.tensor([0.5, 2.0, 4.0])
-        log_vars = torch.tensor([0.0, 1.0, -0.5], requires_grad=True)
-        got = fn(losses, log_vars)
-        want = (0.5 * torch.exp(-log_vars.detach()) * losses + 0.5 * log_vars.detach()).sum()
-        expect(
-            close(got, want),
-            "the total is off: each task contributes a weighted loss and a regulariser",
-        )
-        expect(
-            got.requires_grad, "the log-variances must receive gradients: keep them in the graph"
-        )
+        mlh = package()
+        for values, s_values in (([0.5, 2.0, 4.0], [0.0, 1.0, -0.5]), ([3.0, 0.1], [2.0, -3.0])):
+            losses = torch.tensor(values, requires_grad=True)
+            log_vars = torch.tensor(s_values, requires_grad=True)
+            s, L = log_vars.detach(), losses.detach()
+            want = (0.5 * torch.exp(-s) * L + 0.5 * s).sum()
+            with forbid((mlh, "UncertaintyWeighting")):
+                got = fn(losses, log_vars)
+            expect_close(
+                got,
+                want,
+                f"for losses {values} and log-variances {s_values} the total "
+                "(each task contributes a weighted loss and a regulariser)",
+            )
+            expect_grads(
+                got,
+                [losses, log_vars],
+                [0.5 * torch.exp(-s), 0.5 - 0.5 * torch.exp(-s) * L],
+                "your total",
+            )
 
-    return run_check("uncertainty_total", fn, trials, "matches the uncertainty-weighted total")
+    return run_check(
+        "uncertainty_total", fn, trials, "total and gradients in losses and log-variances right"
+    )
 
 
 # -------------------------------------------------------------------- chapter 11
 def check_shard(fn: Callable[[dict[str, Tensor], int, int], dict[str, Tensor]]) -> CheckResult:
-    """``fn(data, rank, world_size)`` gives each rank a disjoint, equal share, all keys aligned."""
+    r"""``fn(data, rank, world_size)`` gives each rank a disjoint, equal share of a dict of
+    tensors, all keys aligned sample by sample."""
 
     def trials() -> None:
         data = {"x": torch.arange(24).float().view(12, 2), "i": torch.arange(12)}
-        for world in (2, 3):
-            seen = []
+        for world in (1, 2, 3, 4):
+            seen: list[int] = []
             for rank in range(world):
-                part = fn(data, rank, world)
-                expect(set(part) == set(data), "every shard needs every key of the data")
+                part = fn({k: v.clone() for k, v in data.items()}, rank, world)
                 expect(
-                    len(part["i"]) == 12 // world,
-                    f"with {world} ranks each shard should hold {12 // world} samples",
+                    isinstance(part, dict) and set(part) == set(data),
+                    f"every shard needs every key of the data {sorted(data)}",
+                )
+                expect(
+                    len(part["i"]) == 12 // world and len(part["x"]) == 12 // world,
+                    f"with {world} ranks each shard should hold {12 // world} samples of every key",
                 )
                 expect(
                     close(part["x"], data["x"][part["i"]]),
@@ -100,29 +142,35 @@ def check_shard(fn: Callable[[dict[str, Tensor], int, int], dict[str, Tensor]]) 
 def check_autocast_losses(
     fn: Callable[[nn.Module, dict[str, Tensor]], tuple[Tensor, Tensor]],
 ) -> CheckResult:
-    """``fn(model, batch)`` computes both losses under bfloat16 autocast on the CPU."""
+    r"""``fn(model, batch)`` runs the model and both losses under bfloat16 autocast on the
+    CPU, and returns the two losses, in float32, with their graphs to the parameters."""
 
     def trials() -> None:
         model, batch = two_loss_setup()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = fn(model, batch)
-        expect(isinstance(got, tuple) and len(got) == 2, "return the two losses as a pair")
-        out = model(batch["x"])
-        want = (F.cross_entropy(out["cls"], batch["y_cls"]), F.mse_loss(out["reg"], batch["y_reg"]))
+        expect(
+            isinstance(got, tuple) and len(got) == 2,
+            f"return the two losses as a pair, got {describe(got)}",
+        )
+        with torch.no_grad():
+            out = model(batch["x"])
+            want = (
+                F.cross_entropy(out["cls"], batch["y_cls"]),
+                F.mse_loss(out["reg"], batch["y_reg"]),
+            )
         for name, a, b in zip(("cls", "reg"), got, want):
             expect(
                 isinstance(a, Tensor) and a.dtype == torch.float32,
-                f"the {name} loss should come out in float32",
+                f"the {name} loss should come out in float32, got {describe(a)}",
             )
+            expect_close(a, b, f"the {name} loss, far from its float32 value", rtol=3e-2, atol=1e-3)
             expect(
-                close(a, b.detach(), rtol=3e-2, atol=1e-3),
-                f"the {name} loss is far from its float32 value",
-            )
-            expect(
-                not close(a, b.detach(), rtol=1e-7, atol=0.0),
+                not close(a, b, rtol=1e-7, atol=0.0),
                 f"the {name} loss equals the float32 value exactly: was autocast on?",
             )
+            grads_of(a, list(model.parameters())[:1], f"your {name} loss")
 
     return run_check(
         "autocast_losses", fn, trials, "both losses in float32, computed under bfloat16 autocast"
