@@ -1,0 +1,42 @@
+r"""Self-checks for the book's exercises.
+
+Each ``check_*`` function runs a student's function on fresh inputs and by properties,
+prints a one-line verdict, and returns a :class:`CheckResult` that is truthy when the
+answer works. A failed check prints a hint about *what* is wrong (which input, which
+property), never the solution. ``NotImplementedError`` (an unfinished exercise stub) is let
+through, so a student notebook stops at the first exercise that is not done yet.
+
+The checks live in one module per part of the book (``foundations``: chapters 1-2,
+``combining``: 3-7, ``imbalance``: 8-9, ``weighting``: 10-11, ``pitfalls``: the appendix);
+``_harness`` holds the machinery they share. Every check is importable from here.
+
+Example:
+    >>> def mean_squared_error(input, target, reduction="mean"):
+    ...     squared = (input - target) ** 2
+    ...     return {"mean": squared.mean(), "sum": squared.sum(), "none": squared}[reduction]
+    >>> result = check_mean_squared_error(mean_squared_error)  # doctest: +ELLIPSIS
+    ✓ mean_squared_error: ...
+    >>> bool(result)
+    True
+"""
+
+from __future__ import annotations
+
+from . import combining, foundations, imbalance, pitfalls, weighting
+from ._harness import CheckResult  # noqa: F401
+from .combining import *  # noqa: F403
+from .foundations import *  # noqa: F403
+from .imbalance import *  # noqa: F403
+from .pitfalls import *  # noqa: F403
+from .weighting import *  # noqa: F403
+
+__all__ = sorted(
+    [
+        "CheckResult",
+        *combining.__all__,
+        *foundations.__all__,
+        *imbalance.__all__,
+        *pitfalls.__all__,
+        *weighting.__all__,
+    ]
+)

@@ -1,0 +1,280 @@
+r"""The machinery every exercise check shares: running an answer, hints, and strict probes.
+
+A check is a function ``check_<name>(fn) -> CheckResult`` in the module of its part of the
+book. It defines ``trials()``, a function that calls the student's ``fn`` and raises
+:class:`Hint` (through :func:`expect`) at the first thing that is wrong, and hands it to
+:func:`run_check`, which prints the one-line verdict and returns a :class:`CheckResult`.
+
+The probes below make a check strict:
+
+- :func:`forbid` replaces the functions an exercise forbids while the answer runs, so that
+  calling one fails the check with a hint that names it;
+- :func:`count_backward` counts the backward passes an answer runs;
+- :func:`grads_of` and :func:`expect_grads` compare gradients (finite, right, and reaching
+  the inputs, so that answers computed under ``no_grad`` or on detached tensors fail);
+- :func:`expect_close` compares values with a hint on failure.
+
+Hints say *what* is wrong (which input, which property), never the solution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "CheckResult",
+    "Hint",
+    "close",
+    "count_backward",
+    "describe",
+    "expect",
+    "expect_close",
+    "expect_grads",
+    "forbid",
+    "gen",
+    "grads_of",
+    "package",
+    "run_check",
+    "summed_grad",
+    "two_loss_setup",
+]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    r"""The verdict of a check: truthy when the answer passed.
+
+    Args:
+        name (str): the exercise's name, as printed in the verdict.
+        passed (bool): whether every trial of the check passed.
+        message (str): the success line, or the hint that says what is wrong.
+    """
+
+    name: str
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+class Hint(Exception):
+    r"""A failed expectation, with a hint that does not give the answer away."""
+
+
+def expect(condition: bool, hint: str) -> None:
+    r"""Raise :class:`Hint` with ``hint`` unless ``condition`` holds."""
+    if not condition:
+        raise Hint(hint)
+
+
+def package() -> ModuleType:
+    r"""The top-level ``multiloss_helpers`` package (imported at call time, after it is built)."""
+    import multiloss_helpers
+
+    return multiloss_helpers
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    r"""A CPU generator seeded with ``seed``: checks never touch the global random state."""
+    return torch.Generator().manual_seed(seed)
+
+
+def describe(value: Any) -> str:
+    r"""A short description of ``value`` for hints: dtype and shape for tensors, else the type."""
+    if isinstance(value, Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def close(a: Any, b: Tensor, *, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
+    r"""Whether ``a`` is a tensor of ``b``'s shape with values close to ``b``'s."""
+    if not isinstance(a, Tensor) or a.shape != b.shape:
+        return False
+    return bool(torch.allclose(a.detach().to(b.dtype), b, rtol=rtol, atol=atol))
+
+
+def expect_close(
+    got: Any, want: Tensor, hint: str, *, rtol: float = 1e-5, atol: float = 1e-6
+) -> None:
+    r"""Raise :class:`Hint` unless ``got`` is a tensor of ``want``'s shape, finite where
+    ``want`` is finite, and close to ``want``; ``hint`` says which input failed."""
+    expect(isinstance(got, Tensor), f"{hint}: expected {describe(want)}, got {describe(got)}")
+    expect(
+        got.shape == want.shape,
+        f"{hint}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}",
+    )
+    finite = torch.isfinite(want)
+    expect(
+        bool(torch.isfinite(got.detach())[finite].all()),
+        f"{hint}: your value is not finite (NaN or inf) where the right one is",
+    )
+    expect(close(got, want, rtol=rtol, atol=atol), f"{hint}: your value is wrong")
+
+
+def grads_of(output: Any, inputs: Sequence[Tensor], what: str) -> list[Tensor]:
+    r"""The gradients of ``output`` (summed when it is not a scalar) with respect to ``inputs``.
+
+    Raises :class:`Hint` when ``output`` has no graph (computed under ``torch.no_grad``, or
+    from detached tensors or copied values) or when one of ``inputs`` cannot receive a
+    gradient from it. ``what`` names the output in the hint.
+    """
+    expect(isinstance(output, Tensor), f"{what} should be a tensor, got {describe(output)}")
+    expect(
+        output.requires_grad,
+        f"{what} has no graph, so no gradient can reach the inputs: was it computed under "
+        "torch.no_grad(), from detached tensors, or by copying values into a new tensor?",
+    )
+    grads = torch.autograd.grad(output.sum(), list(inputs), allow_unused=True, retain_graph=True)
+    expect(
+        all(g is not None for g in grads),
+        f"{what} has a graph, but it does not reach every input it depends on: is one of "
+        "them detached, or copied with .item() or torch.tensor?",
+    )
+    return [g for g in grads if g is not None]
+
+
+def expect_grads(
+    output: Any,
+    inputs: Sequence[Tensor],
+    want: Sequence[Tensor],
+    what: str,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+) -> None:
+    r"""Raise :class:`Hint` unless the gradients of ``output`` reach ``inputs``, are finite,
+    and equal ``want`` (one reference gradient per input)."""
+    for got, ref in zip(grads_of(output, inputs, what), want):
+        expect(
+            bool(torch.isfinite(got).all()),
+            f"{what} is finite, but its gradient is not (NaN or inf): an intermediate "
+            "overflows, or is differentiated where its derivative is infinite",
+        )
+        expect(close(got, ref, rtol=rtol, atol=atol), f"the gradient of {what} is wrong")
+
+
+class _Forbidden(BaseException):
+    """Raised by a forbidden function: a BaseException, so an answer's `except` misses it."""
+
+
+_SHORT = {
+    "torch.nn.functional": "F",
+    "multiloss_helpers": "mlh",
+    "torch.autograd": "torch.autograd",
+}
+
+
+def _label(owner: Any, name: str) -> str:
+    prefix = getattr(owner, "__name__", "")
+    return f"{_SHORT.get(prefix, prefix)}.{name}" if prefix else name
+
+
+@contextlib.contextmanager
+def forbid(*targets: tuple[Any, str]) -> Iterator[None]:
+    r"""Make ``getattr(owner, name)`` fail for each ``(owner, name)`` while the block runs.
+
+    A call to a replaced function raises :class:`Hint` naming it when the block exits, so an
+    answer that calls the function the exercise forbids fails the check, even if it catches
+    exceptions itself. The originals are restored in every case.
+
+    Example:
+        >>> with forbid((F, "mse_loss")):
+        ...     pass
+    """
+    called: list[str] = []
+    saved = [(owner, name, getattr(owner, name)) for owner, name in targets if hasattr(owner, name)]
+
+    def refuse(label: str) -> Callable[..., Any]:
+        def fn(*args: Any, **kwargs: Any) -> Any:
+            called.append(label)
+            raise _Forbidden(label)
+
+        return fn
+
+    for owner, name, _ in saved:
+        setattr(owner, name, refuse(_label(owner, name)))
+    try:
+        with contextlib.suppress(_Forbidden):
+            yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+    if called:
+        raise Hint(f"your function calls `{called[0]}`, which this exercise does not allow")
+
+
+@contextlib.contextmanager
+def count_backward(tensors: Sequence[Tensor]) -> Iterator[list[int]]:
+    r"""Count the backward passes that reach ``tensors`` while the block runs.
+
+    Yields a list holding one counter; each backward pass that computes a gradient for the
+    first tensor of ``tensors`` adds one (a hook on that tensor).
+    """
+    count = [0]
+
+    def hook(grad: Tensor) -> Tensor:
+        count[0] += 1
+        return grad
+
+    handle = tensors[0].register_hook(hook)
+    try:
+        yield count
+    finally:
+        handle.remove()
+
+
+def two_loss_setup(seed: int = 0, n: int = 32) -> tuple[nn.Module, dict[str, Tensor]]:
+    r"""A two-head model (3-class ``cls``, 1-d ``reg``) and a batch of ``n`` samples for it."""
+    g = gen(seed)
+    model = package().MultiHeadNet(6, {"cls": 3, "reg": 1}, hidden=(16, 16), seed=seed)
+    batch = {
+        "x": torch.randn(n, 6, generator=g),
+        "y_cls": torch.randint(3, (n,), generator=g),
+        "y_reg": torch.randn(n, 1, generator=g),
+    }
+    return model, batch
+
+
+def summed_grad(batch: dict[str, Tensor], seed: int = 0) -> Tensor:
+    r"""The flattened gradient of cross-entropy + MSE on ``batch`` for a fresh setup model."""
+    model, _ = two_loss_setup(seed)
+    out = model(batch["x"])
+    total = F.cross_entropy(out["cls"], batch["y_cls"]) + F.mse_loss(out["reg"], batch["y_reg"])
+    total.backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+def _report(name: str, passed: bool, message: str) -> CheckResult:
+    print(f"{'✓' if passed else '✗'} {name}: {message}")
+    sys.stdout.flush()
+    return CheckResult(name, passed, message)
+
+
+def run_check(name: str, fn: Any, trials: Callable[[], None], success: str) -> CheckResult:
+    r"""Run ``trials`` on the student's ``fn``, print the verdict and return it.
+
+    ``NotImplementedError`` (an unfinished exercise stub) is let through, so a student
+    notebook stops at the first exercise that is not done yet. Any other exception from
+    the answer becomes a failed result whose message names it.
+    """
+    if not callable(fn):
+        return _report(name, False, f"`{name}` should be a function; got {describe(fn)}")
+    try:
+        trials()
+    except NotImplementedError:
+        raise
+    except Hint as hint:
+        return _report(name, False, str(hint))
+    except Exception as error:  # the student's code raised: report it as a hint
+        return _report(name, False, f"your function raised {type(error).__name__}: {error}")
+    return _report(name, True, success)
