@@ -15,9 +15,12 @@ import torch
 from torch import Tensor
 
 from ._validation import (
+    check_bool,
+    check_choice,
     check_float,
     check_generator,
     check_int,
+    check_labels,
     check_tensor_dict,
     describe,
 )
@@ -262,16 +265,8 @@ def train_val_split(
         n_val = round(n * val_fraction)
         val_idx, train_idx = order[:n_val], order[n_val:]
     else:
-        if stratify not in tensors:
-            raise ValueError(
-                f"`stratify` must be one of the keys of `data` {sorted(tensors)}, got {stratify!r}"
-            )
-        labels = tensors[stratify]
-        if labels.dtype.is_floating_point or labels.dim() != 1:
-            raise TypeError(
-                f"`data[{stratify!r}]` must be a 1-D integer label tensor to stratify on, "
-                f"got {describe(labels)}"
-            )
+        check_choice(stratify, "stratify", sorted(tensors))
+        labels = check_labels(tensors[stratify], f"data[{stratify!r}]", dim=1)
         val_parts, train_parts = [], []
         for cls in torch.unique(labels):
             members = torch.nonzero(labels == cls).squeeze(1)
@@ -332,12 +327,8 @@ class BatchLoader:
     ) -> None:
         self.data = check_tensor_dict(data, "data")
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"`shuffle` must be a bool, got {describe(shuffle)}")
-        if not isinstance(drop_last, bool):
-            raise TypeError(f"`drop_last` must be a bool, got {describe(drop_last)}")
-        self.shuffle = shuffle
-        self.drop_last = drop_last
+        self.shuffle = check_bool(shuffle, "shuffle")
+        self.drop_last = check_bool(drop_last, "drop_last")
         self.generator = check_generator(seed)
         self.num_samples = len(next(iter(self.data.values())))
         if drop_last and self.num_samples < self.batch_size:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ._validation import check_int, describe
+from ._validation import check_choice, check_int, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -94,8 +94,7 @@ class LossHistory:
     ) -> None:
         """Record one epoch's mean components for ``split`` (``"train"`` or ``"val"``)."""
         epoch = check_int(epoch, "epoch", minimum=0)
-        if split not in SPLITS:
-            raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}")
+        check_choice(split, "split", SPLITS)
         self._epoch_rows[split].append((epoch, self._check_components(components)))
 
     # ------------------------------------------------------------------ reading
@@ -141,8 +140,7 @@ class LossHistory:
     def epochs(self, component: str = "total", *, split: str = "train") -> list[float]:
         """The per-epoch mean of ``component`` for ``split`` (``nan`` where absent)."""
         self._check_component(component)
-        if split not in SPLITS:
-            raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}")
+        check_choice(split, "split", SPLITS)
         self._resolve()
         return [float(r.get(component, math.nan)) for _, r in self._epoch_rows[split]]
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_float, check_int, check_module_names, describe
+from ._validation import check_choice, check_float, check_int, check_module_names, describe
 
 __all__ = ["MultiHeadNet", "default_device"]
 
@@ -72,10 +72,7 @@ class MultiHeadNet(nn.Module):
                 f"`hidden` must be a non-empty sequence of layer widths, got {describe(hidden)}"
             )
         widths = [check_int(w, f"hidden[{i}]", minimum=1) for i, w in enumerate(hidden)]
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"`activation` must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
-            )
+        check_choice(activation, "activation", sorted(_ACTIVATIONS))
         dropout = check_float(dropout, "dropout", minimum=0.0, maximum=1.0, open_maximum=True)
         if seed is not None:
             check_int(seed, "seed", minimum=0)
@@ -121,8 +118,7 @@ class MultiHeadNet(nn.Module):
 
     def head_parameters(self, name: str) -> list[nn.Parameter]:
         """The parameters of one head, which only that task's loss reaches."""
-        if name not in self.heads:
-            raise ValueError(f"`name` must be one of {list(self.heads)}, got {name!r}")
+        check_choice(name, "name", list(self.heads))
         return list(self.heads[name].parameters())
 
     def extra_repr(self) -> str:

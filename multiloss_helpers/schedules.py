@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._validation import check_float, check_int, describe
+from ._validation import check_bool, check_choice, check_float, check_int, check_scalar
 
 __all__ = ["SmoothedGate", "ramp"]
 
@@ -57,8 +57,7 @@ def ramp(
     step = check_int(step, "step", minimum=0)
     start = check_int(start, "start", minimum=0)
     length = check_int(length, "length", minimum=1)
-    if kind not in _KINDS:
-        raise ValueError(f"`kind` must be one of {_KINDS}, got {kind!r}")
+    check_choice(kind, "kind", _KINDS)
     low = check_float(low, "low")
     high = check_float(high, "high")
     u = min(max((step - start) / length, 0.0), 1.0)
@@ -103,17 +102,13 @@ class SmoothedGate:
     def __init__(self, threshold: float, *, decay: float = 0.9, latch: bool = True) -> None:
         self.threshold = check_float(threshold, "threshold")
         self.decay = check_float(decay, "decay", minimum=0.0, maximum=1.0, open_maximum=True)
-        if not isinstance(latch, bool):
-            raise TypeError(f"`latch` must be a bool, got {describe(latch)}")
-        self.latch = latch
+        self.latch = check_bool(latch, "latch")
         self.average: Tensor | None = None
         self.gate: Tensor | None = None
 
     def update(self, loss: Tensor) -> Tensor:
         """Feed one step's watched loss; return the gate (0-d tensor, 0 or 1) for this step."""
-        if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise TypeError(f"`loss` must be a scalar tensor, got {describe(loss)}")
-        value = loss.detach().reshape(()).float()
+        value = check_scalar(loss, "loss").detach().float()
         if self.average is None:
             self.average = value.clone()
             self.gate = torch.zeros((), device=value.device)
