@@ -1,4 +1,4 @@
-"""``LossHistory``: every named loss component, per step and per epoch."""
+r"""``LossHistory``: every named loss component, per step and per epoch."""
 
 from __future__ import annotations
 
@@ -21,13 +21,19 @@ SPLITS = ("train", "val")
 
 
 class LossHistory:
-    """A record of named loss components during training.
+    r"""A record of named loss components during training.
 
     Steps are training mini-batches; epochs hold one mean value per component
     for each split (``"train"`` and ``"val"``). Step values may be logged as
-    0-d tensors: they are kept on their device and turned into Python floats
-    all at once when read, so logging never forces a device synchronisation
-    on the training path.
+    0-d tensors: they are copied on their device at log time (so a tensor
+    changed in place afterwards, or a parameter that keeps training, is
+    recorded as it was when logged) and turned into Python floats all at once
+    when read, so logging never forces a device synchronisation on the
+    training path.
+
+    Task weights that :func:`~multiloss_helpers.fit` applies through a
+    weighting strategy are components named ``weight/<task>``; :meth:`weights`
+    gathers them.
 
     :func:`multiloss_helpers.fit` fills one in; a hand-written loop can use
     :meth:`log_step` and :meth:`log_epoch` directly.
@@ -71,7 +77,8 @@ class LossHistory:
                         f"component {name!r} must be a scalar (one element), got shape "
                         f"{tuple(value.shape)}; reduce it (e.g. `.mean()`) before logging"
                     )
-                out[name] = value.detach().reshape(())
+                # a copy on the device (no sync): the caller may change `value` in place
+                out[name] = value.detach().reshape(()).clone()
                 self._pending.append((out, name))
             elif isinstance(value, Real) and not isinstance(value, bool):
                 out[name] = float(value)
@@ -84,7 +91,7 @@ class LossHistory:
         return out
 
     def log_step(self, components: Mapping[str, Tensor | float], *, epoch: int) -> None:
-        """Record one training step's components (scalars, tensors or numbers)."""
+        """Record one training step's components (0-d tensors or numbers), copied."""
         epoch = check_int(epoch, "epoch", minimum=0)
         self._step_values.append(self._check_components(components))
         self._step_epochs.append(epoch)
@@ -123,6 +130,29 @@ class LossHistory:
     def num_epochs(self) -> int:
         """Number of training epochs logged."""
         return len(self._epoch_rows["train"])
+
+    @property
+    def next_epoch(self) -> int:
+        """The index a new epoch should take: one past every epoch seen, steps included.
+
+        A run stopped in the middle of an epoch has steps but no epoch record for
+        it; continuing from ``next_epoch`` keeps its steps apart from the next
+        epoch's.
+        """
+        seen = [*self._step_epochs, *(e for rows in self._epoch_rows.values() for e, _ in rows)]
+        return max(seen) + 1 if seen else 0
+
+    @property
+    def weight_names(self) -> list[str]:
+        """The tasks whose weights were logged as ``weight/<task>`` components."""
+        prefix = "weight/"
+        return [c[len(prefix) :] for c in self._components if c.startswith(prefix)]
+
+    def weights(self, *, level: str = "epoch") -> dict[str, list[float]]:
+        """The logged task weights, ``{task: values}``, per ``"epoch"`` (mean) or ``"step"``."""
+        check_choice(level, "level", ("epoch", "step"))
+        read = self.epochs if level == "epoch" else self.steps
+        return {task: read(f"weight/{task}") for task in self.weight_names}
 
     def _check_component(self, component: str) -> None:
         if component not in self._components:
