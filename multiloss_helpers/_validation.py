@@ -1,4 +1,4 @@
-"""Input checks shared by every public function.
+r"""Input checks shared by every public function.
 
 Each check raises a ``TypeError`` or ``ValueError`` whose message names the
 argument, says what was expected and shows what arrived, so that a reader sees
@@ -19,7 +19,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def describe(value: Any) -> str:
-    """A short description of ``value`` for an error message."""
+    r"""A short description of ``value`` for an error message."""
     if isinstance(value, Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     text = repr(value)
@@ -29,7 +29,7 @@ def describe(value: Any) -> str:
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """Return ``value`` as an ``int`` after checking its type and lower bound."""
+    r"""Return ``value`` as an ``int`` after checking its type and lower bound."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"`{name}` must be an int, got {describe(value)}")
     if minimum is not None and value < minimum:
@@ -46,7 +46,7 @@ def check_float(
     open_minimum: bool = False,
     open_maximum: bool = False,
 ) -> float:
-    """Return ``value`` as a finite ``float`` inside the given bounds."""
+    r"""Return ``value`` as a finite ``float`` inside the given bounds."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"`{name}` must be a real number, got {describe(value)}")
     value = float(value)
@@ -62,14 +62,14 @@ def check_float(
 
 
 def check_bool(value: Any, name: str) -> bool:
-    """Return ``value`` after checking that it is a ``bool`` (not 0/1, not a tensor)."""
+    r"""Return ``value`` after checking that it is a ``bool`` (not 0/1, not a tensor)."""
     if not isinstance(value, bool):
         raise TypeError(f"`{name}` must be a bool (True or False), got {describe(value)}")
     return value
 
 
 def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
-    """Return ``value`` after checking that it is one of ``choices``."""
+    r"""Return ``value`` after checking that it is one of ``choices``."""
     options = tuple(choices)
     if isinstance(value, Tensor) or value not in options:
         raise ValueError(f"`{name}` must be one of {options}, got {value!r}")
@@ -77,7 +77,7 @@ def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
 
 
 def check_scalar(value: Any, name: str) -> Tensor:
-    """A tensor with one element (a loss), as a 0-d tensor.
+    r"""A tensor with one element (a loss), as a 0-d tensor.
 
     Not a tensor is a ``TypeError``; a tensor of another shape is a ``ValueError``.
     """
@@ -92,7 +92,7 @@ def check_scalar(value: Any, name: str) -> Tensor:
 
 
 def check_labels(value: Any, name: str, *, dim: int | None = None) -> Tensor:
-    """An integer tensor of class labels.
+    r"""An integer tensor of class labels.
 
     One rule for every function that takes labels: floating, complex and
     ``bool`` tensors are a ``TypeError`` (a bool tensor is a mask, not labels:
@@ -120,7 +120,7 @@ def check_labels(value: Any, name: str, *, dim: int | None = None) -> Tensor:
 def check_params(
     params: Any, name: str = "params", *, single: bool = True, requires_grad: bool = False
 ) -> list[Tensor]:
-    """Normalise parameters to a non-empty list of tensors.
+    r"""Normalise parameters to a non-empty list of tensors.
 
     Accepts a module (its ``parameters()``), a mapping (its values, e.g.
     ``dict(model.named_parameters())``), an iterable of tensors, or, when
@@ -155,12 +155,12 @@ def check_params(
 
 
 def check_reduction(reduction: Any) -> str:
-    """Check ``reduction`` against the values PyTorch's losses accept."""
+    r"""Check ``reduction`` against the values PyTorch's losses accept."""
     return check_choice(reduction, "reduction", REDUCTIONS)
 
 
 def check_generator(seed: Any, name: str = "seed") -> torch.Generator:
-    """Turn an ``int`` seed or a ``torch.Generator`` into a generator."""
+    r"""Turn an ``int`` seed or a ``torch.Generator`` into a generator."""
     if isinstance(seed, torch.Generator):
         return seed
     seed = check_int(seed, name, minimum=0)
@@ -168,7 +168,7 @@ def check_generator(seed: Any, name: str = "seed") -> torch.Generator:
 
 
 def check_tensor_dict(data: Any, name: str) -> dict[str, Tensor]:
-    """Check a mapping of name to tensor whose first dimensions agree."""
+    r"""Check a mapping of name to tensor whose first dimensions agree."""
     if not isinstance(data, Mapping) or not data:
         raise TypeError(
             f"`{name}` must be a non-empty mapping of name to tensor, got {describe(data)}"
@@ -189,7 +189,7 @@ def check_tensor_dict(data: Any, name: str) -> dict[str, Tensor]:
 
 
 def check_module_names(mapping: Any, name: str, what: str) -> dict[str, Any]:
-    """A non-empty mapping whose keys can name submodules (non-empty, no '.')."""
+    r"""A non-empty mapping whose keys can name submodules (non-empty, no '.')."""
     if not isinstance(mapping, Mapping) or not mapping:
         raise TypeError(f"`{name}` must be a non-empty mapping of {what}, got {describe(mapping)}")
     for key in mapping:

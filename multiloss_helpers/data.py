@@ -1,4 +1,4 @@
-"""Seeded synthetic datasets and a fast in-memory batch loader.
+r"""Seeded synthetic datasets and a fast in-memory batch loader.
 
 Every dataset in the book is made here from a seed: nothing is downloaded, and
 the same seed gives the same tensors on every machine. Datasets are plain
@@ -43,7 +43,7 @@ def make_multitask_data(
     label_noise: float = 0.0,
     seed: int | torch.Generator = 0,
 ) -> dict[str, Tensor]:
-    """A regression target and a class target that share one hidden structure.
+    r"""A regression target and a class target that share one hidden structure.
 
     The inputs ``x`` are standard normal. Both targets are functions of the same
     two-dimensional projection ``z = x @ W`` of the inputs, so a network whose
@@ -51,10 +51,10 @@ def make_multitask_data(
 
     .. math::
 
-        y_{\\text{reg}} = \\sin(2 z_1) + \\tfrac{1}{2} z_2^2 + \\sigma \\varepsilon,
-        \\qquad
-        y_{\\text{cls}} = \\left\\lfloor \\frac{C \\,(\\operatorname{atan2}(z_2, z_1) + \\pi)}
-        {2 \\pi} \\right\\rfloor
+        y_{\text{reg}} = \sin(2 z_1) + \tfrac{1}{2} z_2^2 + \sigma \varepsilon,
+        \qquad
+        y_{\text{cls}} = \left\lfloor \frac{C \,(\operatorname{atan2}(z_2, z_1) + \pi)}
+        {2 \pi} \right\rfloor
 
     The class is the angular sector of ``z`` (``C`` equal sectors); a fraction
     ``label_noise`` of the class labels is then replaced by uniformly drawn ones,
@@ -99,7 +99,7 @@ def make_multitask_data(
 
 
 def _counts_from_proportions(n_samples: int, proportions: Sequence[float]) -> list[int]:
-    """Split ``n_samples`` into integer counts by the largest-remainder rule."""
+    r"""Split ``n_samples`` into integer counts by the largest-remainder rule."""
     total = sum(proportions)
     exact = [n_samples * p / total for p in proportions]
     counts = [math.floor(e) for e in exact]
@@ -117,7 +117,7 @@ def make_imbalanced_data(
     class_sep: float = 1.5,
     seed: int | torch.Generator = 0,
 ) -> dict[str, Tensor]:
-    """Gaussian blobs with chosen class proportions, for class-imbalance chapters.
+    r"""Gaussian blobs with chosen class proportions, for class-imbalance chapters.
 
     Class ``c`` gets ``round(N * p_c / sum(p))`` samples (rounded so that the counts
     add up to ``N`` exactly) drawn from a unit-variance Gaussian around a centre
@@ -181,7 +181,7 @@ def make_domain_data(
     shift: float = 2.0,
     seed: int | torch.Generator = 0,
 ) -> dict[str, Tensor]:
-    """A binary task observed in two domains that differ by a shift the label ignores.
+    r"""A binary task observed in two domains that differ by a shift the label ignores.
 
     The first ``n_signal`` features carry the label, the same way in both domains:
     ``y = 1`` when their sum is positive. The other features are nuisance: in
@@ -234,7 +234,7 @@ def train_val_split(
     stratify: str | None = None,
     seed: int | torch.Generator = 0,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """Split a dictionary of tensors into a training part and a validation part.
+    r"""Split a dictionary of tensors into a training part and a validation part.
 
     Args:
         data: tensors that share their first dimension, as returned by the
@@ -290,7 +290,7 @@ def train_val_split(
 
 
 class BatchLoader:
-    """Mini-batches of an in-memory dictionary of tensors, by slicing.
+    r"""Mini-batches of an in-memory dictionary of tensors, by slicing.
 
     A drop-in for ``DataLoader(TensorDataset(...))`` when the whole dataset is
     already a tensor in memory: each epoch permutes the tensors once and then

@@ -91,7 +91,7 @@ class LossHistory:
         return out
 
     def log_step(self, components: Mapping[str, Tensor | float], *, epoch: int) -> None:
-        """Record one training step's components (0-d tensors or numbers), copied."""
+        r"""Record one training step's components (0-d tensors or numbers), copied."""
         epoch = check_int(epoch, "epoch", minimum=0)
         self._step_values.append(self._check_components(components))
         self._step_epochs.append(epoch)
@@ -99,14 +99,14 @@ class LossHistory:
     def log_epoch(
         self, components: Mapping[str, Tensor | float], *, epoch: int, split: str = "train"
     ) -> None:
-        """Record one epoch's mean components for ``split`` (``"train"`` or ``"val"``)."""
+        r"""Record one epoch's mean components for ``split`` (``"train"`` or ``"val"``)."""
         epoch = check_int(epoch, "epoch", minimum=0)
         check_choice(split, "split", SPLITS)
         self._epoch_rows[split].append((epoch, self._check_components(components)))
 
     # ------------------------------------------------------------------ reading
     def _resolve(self) -> None:
-        """Turn logged tensors into floats with one transfer per device."""
+        r"""Turn logged tensors into floats with one transfer per device."""
         by_device: dict[torch.device, list[tuple[dict[str, Tensor | float], str]]] = {}
         for record, key in self._pending:
             by_device.setdefault(record[key].device, []).append((record, key))  # type: ignore[union-attr]
@@ -118,22 +118,22 @@ class LossHistory:
 
     @property
     def components(self) -> list[str]:
-        """Component names in the order they were first logged."""
+        r"""Component names in the order they were first logged."""
         return list(self._components)
 
     @property
     def num_steps(self) -> int:
-        """Number of training steps logged."""
+        r"""Number of training steps logged."""
         return len(self._step_values)
 
     @property
     def num_epochs(self) -> int:
-        """Number of training epochs logged."""
+        r"""Number of training epochs logged."""
         return len(self._epoch_rows["train"])
 
     @property
     def next_epoch(self) -> int:
-        """The index a new epoch should take: one past every epoch seen, steps included.
+        r"""The index a new epoch should take: one past every epoch seen, steps included.
 
         A run stopped in the middle of an epoch has steps but no epoch record for
         it; continuing from ``next_epoch`` keeps its steps apart from the next
@@ -144,12 +144,12 @@ class LossHistory:
 
     @property
     def weight_names(self) -> list[str]:
-        """The tasks whose weights were logged as ``weight/<task>`` components."""
+        r"""The tasks whose weights were logged as ``weight/<task>`` components."""
         prefix = "weight/"
         return [c[len(prefix) :] for c in self._components if c.startswith(prefix)]
 
     def weights(self, *, level: str = "epoch") -> dict[str, list[float]]:
-        """The logged task weights, ``{task: values}``, per ``"epoch"`` (mean) or ``"step"``."""
+        r"""The logged task weights, ``{task: values}``, per ``"epoch"`` (mean) or ``"step"``."""
         check_choice(level, "level", ("epoch", "step"))
         read = self.epochs if level == "epoch" else self.steps
         return {task: read(f"weight/{task}") for task in self.weight_names}
@@ -162,27 +162,27 @@ class LossHistory:
             )
 
     def steps(self, component: str = "total") -> list[float]:
-        """The training value of ``component`` at every step (``nan`` where absent)."""
+        r"""The training value of ``component`` at every step (``nan`` where absent)."""
         self._check_component(component)
         self._resolve()
         return [float(r.get(component, math.nan)) for r in self._step_values]
 
     def epochs(self, component: str = "total", *, split: str = "train") -> list[float]:
-        """The per-epoch mean of ``component`` for ``split`` (``nan`` where absent)."""
+        r"""The per-epoch mean of ``component`` for ``split`` (``nan`` where absent)."""
         self._check_component(component)
         check_choice(split, "split", SPLITS)
         self._resolve()
         return [float(r.get(component, math.nan)) for _, r in self._epoch_rows[split]]
 
     def last(self, component: str = "total", *, split: str = "train") -> float:
-        """The last per-epoch mean of ``component`` for ``split``."""
+        r"""The last per-epoch mean of ``component`` for ``split``."""
         values = self.epochs(component, split=split)
         if not values:
             raise ValueError(f"no epoch has been logged for split {split!r}")
         return values[-1]
 
     def best_epoch(self, component: str = "total", *, split: str = "val") -> int:
-        """The epoch at which ``component`` was lowest on ``split``."""
+        r"""The epoch at which ``component`` was lowest on ``split``."""
         values = self.epochs(component, split=split)
         if not values:
             raise ValueError(f"no epoch has been logged for split {split!r}")
@@ -193,7 +193,7 @@ class LossHistory:
         return min(finite)[1]
 
     def to_frame(self) -> pd.DataFrame:
-        """A long DataFrame, one row per value, that seaborn plots directly.
+        r"""A long DataFrame, one row per value, that seaborn plots directly.
 
         Columns: ``level`` (``"step"`` or ``"epoch"``), ``split``, ``epoch``,
         ``step`` (the global step index; for epoch rows, the number of steps

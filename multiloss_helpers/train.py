@@ -61,13 +61,13 @@ class Callback:
     """
 
     def on_epoch_start(self, epoch: int, history: LossHistory, model: nn.Module) -> None:
-        """Called before each training epoch."""
+        r"""Called before each training epoch."""
 
     def on_step_end(self, epoch: int, history: LossHistory, model: nn.Module) -> None:
-        """Called after each optimizer step."""
+        r"""Called after each optimizer step."""
 
     def on_epoch_end(self, epoch: int, history: LossHistory, model: nn.Module) -> None:
-        """Called after each epoch (train means, validation, scheduler)."""
+        r"""Called after each epoch (train means, validation, scheduler)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -155,7 +155,7 @@ def unpack_loss(result: Any) -> tuple[Tensor, dict[str, Tensor]]:
 
 
 def _batch_size(batch: Batch) -> int:
-    """Number of samples in a batch: the first dimension of its first tensor."""
+    r"""Number of samples in a batch: the first dimension of its first tensor."""
     if isinstance(batch, Tensor):
         return len(batch) if batch.dim() else 1
     values: Iterable[Any] = batch.values() if isinstance(batch, Mapping) else batch
@@ -200,7 +200,7 @@ def _check_loader(loader: Any, name: str) -> None:
 
 @contextlib.contextmanager
 def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """``model.eval()`` for the block; the mode it had is restored on every exit path."""
+    r"""``model.eval()`` for the block; the mode it had is restored on every exit path."""
     was_training = model.training
     model.eval()
     try:
@@ -210,7 +210,7 @@ def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 class _WeightedMeans:
-    """Running sample-weighted means of scalar components, kept on the device.
+    r"""Running sample-weighted means of scalar components, kept on the device.
 
     Each component is divided by the samples of the batches it was present in,
     so a loss that is absent from some batches (staged or gated) gets its true
@@ -236,7 +236,7 @@ class _WeightedMeans:
 def _mean_components(
     model: nn.Module, loss_fn: LossFn, loader: Iterable[Batch], device: torch.device
 ) -> dict[str, Tensor]:
-    """Sample-weighted mean of every component over ``loader`` (no gradients)."""
+    r"""Sample-weighted mean of every component over ``loader`` (no gradients)."""
     means = _WeightedMeans()
     for batch in loader:
         batch = _to_device(batch, device)
@@ -342,7 +342,7 @@ def predict(
 # ---------------------------------------------------------------------- fit: the pieces
 @dataclass
 class _Run:
-    """Everything a training run holds fixed, checked once by :func:`_check_fit_args`."""
+    r"""Everything a training run holds fixed, checked once by :func:`_check_fit_args`."""
 
     model: nn.Module
     loss_fn: LossFn
@@ -361,7 +361,7 @@ class _Run:
 
 
 def _collect_hooks(callbacks: Any) -> dict[str, list[Callable[..., Any]]]:
-    """``{hook name: [bound methods]}`` from the ``callbacks`` argument."""
+    r"""``{hook name: [bound methods]}`` from the ``callbacks`` argument."""
     if callbacks is None:
         return {}
     if not isinstance(callbacks, Sequence) or isinstance(callbacks, (str, bytes)):
@@ -383,7 +383,7 @@ def _collect_hooks(callbacks: Any) -> dict[str, list[Callable[..., Any]]]:
 
 
 def _check_weighting(weighting: Any, backward: Any) -> Any:
-    """``weighting`` must follow the :class:`mlh.Weighting` protocol (duck-typed)."""
+    r"""``weighting`` must follow the :class:`mlh.Weighting` protocol (duck-typed)."""
     if weighting is None:
         return None
     if backward is not None:
@@ -417,7 +417,7 @@ def _check_callables(loss_fn: Any, optimizer: Any, scheduler: Any, backward: Any
 
 
 def _check_fit_args(model: Any, loss_fn: Any, optimizer: Any, **kw: Any) -> _Run:
-    """Check every argument of :func:`fit` and gather them into a :class:`_Run`."""
+    r"""Check every argument of :func:`fit` and gather them into a :class:`_Run`."""
     _check_model(model)
     _check_callables(loss_fn, optimizer, kw["scheduler"], kw["backward"])
     _check_loader(kw["train_loader"], "train_loader")
@@ -461,7 +461,7 @@ def _non_finite(value: float, step: int, epoch: int, applied: bool) -> FloatingP
 
 
 def _task_losses(run: _Run, components: dict[str, Tensor]) -> Tensor:
-    """The weighting's ``(T,)`` task losses: the components in their dict order."""
+    r"""The weighting's ``(T,)`` task losses: the components in their dict order."""
     assert run.weighting is not None
     if len(components) != run.weighting.num_tasks:
         raise ValueError(
@@ -473,7 +473,7 @@ def _task_losses(run: _Run, components: dict[str, Tensor]) -> Tensor:
 
 
 def _backward(run: _Run, total: Tensor, components: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Leave the gradients in ``.grad``; return the weights applied, as ``weight/<task>``."""
+    r"""Leave the gradients in ``.grad``; return the weights applied, as ``weight/<task>``."""
     if run.weighting is not None:
         weights = run.weighting.backward(_task_losses(run, components))
         if not isinstance(weights, Tensor) or weights.shape != (len(components),):
@@ -497,7 +497,7 @@ def _backward(run: _Run, total: Tensor, components: dict[str, Tensor]) -> dict[s
 
 
 def _train_step(run: _Run, batch: Batch, epoch: int, step: int) -> tuple[dict[str, Tensor], int]:
-    """One optimizer step; returns the logged record and the batch size."""
+    r"""One optimizer step; returns the logged record and the batch size."""
     batch = _to_device(batch, run.device)
     total, components = unpack_loss(run.loss_fn(run.model, batch))
     if run.check_each_step and not bool(torch.isfinite(total)):
@@ -514,7 +514,7 @@ def _train_step(run: _Run, batch: Batch, epoch: int, step: int) -> tuple[dict[st
 
 
 def _train_epoch(run: _Run, loader: Iterable[Batch], epoch: int) -> dict[str, Tensor]:
-    """One pass over ``loader`` in train mode; returns the sample-weighted means."""
+    r"""One pass over ``loader`` in train mode; returns the sample-weighted means."""
     run.model.train()
     means = _WeightedMeans()
     totals: list[Tensor] = []
@@ -532,7 +532,7 @@ def _train_epoch(run: _Run, loader: Iterable[Batch], epoch: int) -> dict[str, Te
 
 
 def _validate(run: _Run, loader: Iterable[Batch]) -> dict[str, Tensor]:
-    """The validation means, in eval mode and without gradients."""
+    r"""The validation means, in eval mode and without gradients."""
     with _eval_mode(run.model), torch.no_grad():
         return _mean_components(run.model, run.loss_fn, loader, run.device)
 
@@ -566,7 +566,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
 @contextlib.contextmanager
 def _seeded(seed: int | None, device: torch.device) -> Iterator[Callable[[int], None]]:
-    """Fork torch's global generators for the run; yield ``reseed(epoch)``."""
+    r"""Fork torch's global generators for the run; yield ``reseed(epoch)``."""
     if seed is None:
         yield lambda epoch: None
         return
