@@ -42,7 +42,7 @@ from .profiling import compare_times, saved_tensor_bytes
 from .reversal import GradientReversal, dann_scale, grad_reverse
 from .schedules import SmoothedGate, ramp
 from .seeding import seed_everything
-from .train import evaluate, fit, predict, unpack_loss
+from .train import Callback, evaluate, fit, predict, unpack_loss
 from .weighting import DWA, GradNorm, UncertaintyWeighting, assign_grad, pcgrad
 from .weights import class_weights, sample_weights
 
@@ -51,6 +51,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchLoader",
     "BinaryFocalLoss",
+    "Callback",
     "DWA",
     "FocalLoss",
     "GradNorm",

@@ -1,4 +1,4 @@
-"""Input checks shared by every public function.
+r"""Input checks shared by every public function.
 
 Each check raises a ``TypeError`` or ``ValueError`` whose message names the
 argument, says what was expected and shows what arrived, so that a reader sees
@@ -8,18 +8,18 @@ the mistake at the call site instead of deep inside torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
 def describe(value: Any) -> str:
-    """A short description of ``value`` for an error message."""
+    r"""A short description of ``value`` for an error message."""
     if isinstance(value, Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     text = repr(value)
@@ -29,7 +29,7 @@ def describe(value: Any) -> str:
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """Return ``value`` as an ``int`` after checking its type and lower bound."""
+    r"""Return ``value`` as an ``int`` after checking its type and lower bound."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"`{name}` must be an int, got {describe(value)}")
     if minimum is not None and value < minimum:
@@ -46,7 +46,7 @@ def check_float(
     open_minimum: bool = False,
     open_maximum: bool = False,
 ) -> float:
-    """Return ``value`` as a finite ``float`` inside the given bounds."""
+    r"""Return ``value`` as a finite ``float`` inside the given bounds."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"`{name}` must be a real number, got {describe(value)}")
     value = float(value)
@@ -61,22 +61,106 @@ def check_float(
     return value
 
 
-def check_tensor(value: Any, name: str) -> Tensor:
-    """Check that ``value`` is a tensor."""
-    if not isinstance(value, Tensor):
-        raise TypeError(f"`{name}` must be a torch.Tensor, got {describe(value)}")
+def check_bool(value: Any, name: str) -> bool:
+    r"""Return ``value`` after checking that it is a ``bool`` (not 0/1, not a tensor)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool (True or False), got {describe(value)}")
     return value
 
 
+def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
+    r"""Return ``value`` after checking that it is one of ``choices``."""
+    options = tuple(choices)
+    if isinstance(value, Tensor) or value not in options:
+        raise ValueError(f"`{name}` must be one of {options}, got {value!r}")
+    return value
+
+
+def check_scalar(value: Any, name: str) -> Tensor:
+    r"""A tensor with one element (a loss), as a 0-d tensor.
+
+    Not a tensor is a ``TypeError``; a tensor of another shape is a ``ValueError``.
+    """
+    if not isinstance(value, Tensor):
+        raise TypeError(f"`{name}` must be a scalar tensor, got {describe(value)}")
+    if value.numel() != 1:
+        raise ValueError(
+            f"`{name}` must be a scalar tensor (one element), got shape {tuple(value.shape)}; "
+            "reduce it first (e.g. `.mean()`)"
+        )
+    return value.reshape(())
+
+
+def check_labels(value: Any, name: str, *, dim: int | None = None) -> Tensor:
+    r"""An integer tensor of class labels.
+
+    One rule for every function that takes labels: floating, complex and
+    ``bool`` tensors are a ``TypeError`` (a bool tensor is a mask, not labels:
+    convert with ``.long()`` if 0/1 classes are meant); a tensor with a number
+    of dimensions other than ``dim`` is a ``ValueError``.
+    """
+    if not isinstance(value, Tensor):
+        raise TypeError(f"`{name}` must be a tensor of integer class labels, got {describe(value)}")
+    if value.dtype.is_floating_point or value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(
+            f"`{name}` must hold integer class labels (e.g. torch.long), got {value.dtype}"
+            + (
+                "; a bool tensor is a mask: use `.long()` for 0/1 classes"
+                if value.dtype == torch.bool
+                else ""
+            )
+        )
+    if dim is not None and value.dim() != dim:
+        raise ValueError(
+            f"`{name}` must be a {dim}-D tensor of class labels, got shape {tuple(value.shape)}"
+        )
+    return value
+
+
+def check_params(
+    params: Any, name: str = "params", *, single: bool = True, requires_grad: bool = False
+) -> list[Tensor]:
+    r"""Normalise parameters to a non-empty list of tensors.
+
+    Accepts a module (its ``parameters()``), a mapping (its values, e.g.
+    ``dict(model.named_parameters())``), an iterable of tensors, or, when
+    ``single`` is true, one tensor (a list of one). With ``single=False`` one
+    tensor is a ``TypeError``: iterating it would silently give its rows.
+    """
+    if isinstance(params, nn.Module):
+        items = list(params.parameters())
+    elif isinstance(params, Tensor):
+        if not single:
+            raise TypeError(
+                f"`{name}` must be a module or an iterable of tensors, got one "
+                f"{describe(params)}; wrap it in a list: [{name}]"
+            )
+        items = [params]
+    elif isinstance(params, Mapping):
+        items = list(params.values())
+    elif isinstance(params, Iterable) and not isinstance(params, (str, bytes)):
+        items = list(params)
+    else:
+        raise TypeError(
+            f"`{name}` must be a module, a tensor or an iterable of tensors, got {describe(params)}"
+        )
+    if not items:
+        raise ValueError(f"`{name}` is empty")
+    for i, p in enumerate(items):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"`{name}[{i}]` must be a tensor, got {describe(p)}")
+        if requires_grad and not p.requires_grad:
+            raise ValueError(f"`{name}[{i}]` does not require grad, so it has no gradient")
+    return items
+
+
 def check_reduction(reduction: Any) -> str:
-    """Check ``reduction`` against the values PyTorch's losses accept."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+    r"""Check ``reduction`` against the values PyTorch's losses accept."""
+    return check_choice(reduction, "reduction", REDUCTIONS)
 
 
 def check_generator(seed: Any, name: str = "seed") -> torch.Generator:
-    """Turn an ``int`` seed or a ``torch.Generator`` into a generator."""
+    r"""Turn an ``int`` seed or a ``torch.Generator`` into a generator."""
     if isinstance(seed, torch.Generator):
         return seed
     seed = check_int(seed, name, minimum=0)
@@ -84,7 +168,7 @@ def check_generator(seed: Any, name: str = "seed") -> torch.Generator:
 
 
 def check_tensor_dict(data: Any, name: str) -> dict[str, Tensor]:
-    """Check a mapping of name to tensor whose first dimensions agree."""
+    r"""Check a mapping of name to tensor whose first dimensions agree."""
     if not isinstance(data, Mapping) or not data:
         raise TypeError(
             f"`{name}` must be a non-empty mapping of name to tensor, got {describe(data)}"
@@ -104,20 +188,8 @@ def check_tensor_dict(data: Any, name: str) -> dict[str, Tensor]:
     return out
 
 
-def check_names(names: Any, name: str) -> list[str]:
-    """Check a non-empty sequence of distinct strings."""
-    if isinstance(names, str) or not isinstance(names, Sequence) or not names:
-        raise TypeError(f"`{name}` must be a non-empty list of strings, got {describe(names)}")
-    for item in names:
-        if not isinstance(item, str):
-            raise TypeError(f"`{name}` must contain strings, got {describe(item)}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"`{name}` must not repeat a name, got {list(names)}")
-    return list(names)
-
-
 def check_module_names(mapping: Any, name: str, what: str) -> dict[str, Any]:
-    """A non-empty mapping whose keys can name submodules (non-empty, no '.')."""
+    r"""A non-empty mapping whose keys can name submodules (non-empty, no '.')."""
     if not isinstance(mapping, Mapping) or not mapping:
         raise TypeError(f"`{name}` must be a non-empty mapping of {what}, got {describe(mapping)}")
     for key in mapping:

@@ -1,4 +1,4 @@
-"""``MultiTaskLoss``: named losses, fixed weights, one total and every component."""
+r"""``MultiTaskLoss``: named losses, fixed weights, one total and every component."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["LossResult", "MultiTaskLoss"]
 
 @dataclass(frozen=True)
 class LossResult:
-    """What a combiner returns: the total to backpropagate and what it is made of.
+    r"""What a combiner returns: the total to backpropagate and what it is made of.
 
     Attributes:
         total: the weighted sum, a scalar tensor with a graph.
@@ -36,10 +36,17 @@ class LossResult:
 
 def _check_weight(name: str, value: object) -> float | Tensor:
     if isinstance(value, Tensor):
+        if not value.is_floating_point():
+            raise TypeError(
+                f"`weights[{name!r}]` must be a floating-point tensor, got {value.dtype}"
+            )
         if value.numel() != 1:
             raise ValueError(
                 f"`weights[{name!r}]` must be a scalar, got shape {tuple(value.shape)}"
             )
+        # the value check reads the tensor: only on the CPU, where that costs no device sync
+        if value.device.type == "cpu" and not bool(torch.isfinite(value) & (value >= 0)):
+            raise ValueError(f"`weights[{name!r}]` must be finite and >= 0, got {float(value)}")
         return value.reshape(())
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"`weights[{name!r}]` must be a number, got {describe(value)}")
@@ -49,11 +56,11 @@ def _check_weight(name: str, value: object) -> float | Tensor:
 
 
 class MultiTaskLoss(nn.Module):
-    """A weighted sum of named losses that also returns each component.
+    r"""A weighted sum of named losses that also returns each component.
 
     .. math::
 
-        L_{\\text{total}} = \\sum_{i} w_i \\, L_i(\\hat y_i, y_i)
+        L_{\text{total}} = \sum_{i} w_i \, L_i(\hat y_i, y_i)
 
     Each task has a name, a loss callable ``loss(output, target)`` and a weight
     (1 by default). ``forward(outputs, targets)`` takes two mappings keyed by
@@ -66,8 +73,11 @@ class MultiTaskLoss(nn.Module):
     Args:
         losses: maps a task name to a loss callable, e.g. ``F.cross_entropy`` or
             ``nn.MSELoss()``.
-        weights: maps task names to non-negative finite weights; a task left out
-            gets weight 1.
+        weights: maps task names to non-negative finite weights (numbers, or 0-d
+            floating tensors); a task left out gets weight 1. A negative or
+            non-finite weight is a ``ValueError``; for a tensor on an accelerator
+            that value check is skipped, since it would synchronise with the
+            device. Default: ``None``, every weight 1.
 
     Example:
         >>> import torch.nn.functional as F
@@ -76,8 +86,10 @@ class MultiTaskLoss(nn.Module):
         >>> outputs = {"cls": torch.zeros(4, 3), "reg": torch.ones(4, 1)}
         >>> targets = {"cls": torch.tensor([0, 1, 2, 0]), "reg": torch.zeros(4, 1)}
         >>> result = criterion(outputs, targets)
-        >>> round(float(result.total), 4), {k: round(float(v), 4) for k, v in result.components.items()}
-        (1.5986, {'cls': 1.0986, 'reg': 1.0})
+        >>> round(float(result.total), 4)
+        1.5986
+        >>> {k: round(float(v), 4) for k, v in result.components.items()}
+        {'cls': 1.0986, 'reg': 1.0}
     """
 
     def __init__(
@@ -112,7 +124,7 @@ class MultiTaskLoss(nn.Module):
         return {name: _check_weight(name, weights.get(name, 1.0)) for name in self.names}
 
     def loss_fn(self, name: str) -> Callable[[Tensor, Tensor], Tensor]:
-        """The loss callable of task ``name``."""
+        r"""The loss callable of task ``name``."""
         if name in self.loss_modules:
             return self.loss_modules[name]
         if name in self._loss_functions:
@@ -126,14 +138,15 @@ class MultiTaskLoss(nn.Module):
         *,
         weights: Mapping[str, float | Tensor] | None = None,
     ) -> LossResult:
-        """Compute every task's loss and their weighted sum.
+        r"""Compute every task's loss and their weighted sum.
 
         Args:
             outputs: the model's output per task.
             targets: the target per task.
             weights: weights for this call only (e.g. from a schedule), merged
-                over the defaults; 0-d tensors are accepted so that a weight
-                computed on the device needs no synchronisation.
+                over the defaults and checked as in the constructor; 0-d tensors
+                are accepted so that a weight computed on the device needs no
+                synchronisation. Default: ``None``, the constructor's weights.
         """
         for label, given in (("outputs", outputs), ("targets", targets)):
             if not isinstance(given, Mapping):

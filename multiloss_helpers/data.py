@@ -1,4 +1,4 @@
-"""Seeded synthetic datasets and a fast in-memory batch loader.
+r"""Seeded synthetic datasets and a fast in-memory batch loader.
 
 Every dataset in the book is made here from a seed: nothing is downloaded, and
 the same seed gives the same tensors on every machine. Datasets are plain
@@ -15,9 +15,12 @@ import torch
 from torch import Tensor
 
 from ._validation import (
+    check_bool,
+    check_choice,
     check_float,
     check_generator,
     check_int,
+    check_labels,
     check_tensor_dict,
     describe,
 )
@@ -40,7 +43,7 @@ def make_multitask_data(
     label_noise: float = 0.0,
     seed: int | torch.Generator = 0,
 ) -> dict[str, Tensor]:
-    """A regression target and a class target that share one hidden structure.
+    r"""A regression target and a class target that share one hidden structure.
 
     The inputs ``x`` are standard normal. Both targets are functions of the same
     two-dimensional projection ``z = x @ W`` of the inputs, so a network whose
@@ -48,10 +51,10 @@ def make_multitask_data(
 
     .. math::
 
-        y_{\\text{reg}} = \\sin(2 z_1) + \\tfrac{1}{2} z_2^2 + \\sigma \\varepsilon,
-        \\qquad
-        y_{\\text{cls}} = \\left\\lfloor \\frac{C \\,(\\operatorname{atan2}(z_2, z_1) + \\pi)}
-        {2 \\pi} \\right\\rfloor
+        y_{\text{reg}} = \sin(2 z_1) + \tfrac{1}{2} z_2^2 + \sigma \varepsilon,
+        \qquad
+        y_{\text{cls}} = \left\lfloor \frac{C \,(\operatorname{atan2}(z_2, z_1) + \pi)}
+        {2 \pi} \right\rfloor
 
     The class is the angular sector of ``z`` (``C`` equal sectors); a fraction
     ``label_noise`` of the class labels is then replaced by uniformly drawn ones,
@@ -96,7 +99,7 @@ def make_multitask_data(
 
 
 def _counts_from_proportions(n_samples: int, proportions: Sequence[float]) -> list[int]:
-    """Split ``n_samples`` into integer counts by the largest-remainder rule."""
+    r"""Split ``n_samples`` into integer counts by the largest-remainder rule."""
     total = sum(proportions)
     exact = [n_samples * p / total for p in proportions]
     counts = [math.floor(e) for e in exact]
@@ -114,7 +117,7 @@ def make_imbalanced_data(
     class_sep: float = 1.5,
     seed: int | torch.Generator = 0,
 ) -> dict[str, Tensor]:
-    """Gaussian blobs with chosen class proportions, for class-imbalance chapters.
+    r"""Gaussian blobs with chosen class proportions, for class-imbalance chapters.
 
     Class ``c`` gets ``round(N * p_c / sum(p))`` samples (rounded so that the counts
     add up to ``N`` exactly) drawn from a unit-variance Gaussian around a centre
@@ -178,7 +181,7 @@ def make_domain_data(
     shift: float = 2.0,
     seed: int | torch.Generator = 0,
 ) -> dict[str, Tensor]:
-    """A binary task observed in two domains that differ by a shift the label ignores.
+    r"""A binary task observed in two domains that differ by a shift the label ignores.
 
     The first ``n_signal`` features carry the label, the same way in both domains:
     ``y = 1`` when their sum is positive. The other features are nuisance: in
@@ -231,7 +234,7 @@ def train_val_split(
     stratify: str | None = None,
     seed: int | torch.Generator = 0,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """Split a dictionary of tensors into a training part and a validation part.
+    r"""Split a dictionary of tensors into a training part and a validation part.
 
     Args:
         data: tensors that share their first dimension, as returned by the
@@ -262,16 +265,8 @@ def train_val_split(
         n_val = round(n * val_fraction)
         val_idx, train_idx = order[:n_val], order[n_val:]
     else:
-        if stratify not in tensors:
-            raise ValueError(
-                f"`stratify` must be one of the keys of `data` {sorted(tensors)}, got {stratify!r}"
-            )
-        labels = tensors[stratify]
-        if labels.dtype.is_floating_point or labels.dim() != 1:
-            raise TypeError(
-                f"`data[{stratify!r}]` must be a 1-D integer label tensor to stratify on, "
-                f"got {describe(labels)}"
-            )
+        check_choice(stratify, "stratify", sorted(tensors))
+        labels = check_labels(tensors[stratify], f"data[{stratify!r}]", dim=1)
         val_parts, train_parts = [], []
         for cls in torch.unique(labels):
             members = torch.nonzero(labels == cls).squeeze(1)
@@ -295,7 +290,7 @@ def train_val_split(
 
 
 class BatchLoader:
-    """Mini-batches of an in-memory dictionary of tensors, by slicing.
+    r"""Mini-batches of an in-memory dictionary of tensors, by slicing.
 
     A drop-in for ``DataLoader(TensorDataset(...))`` when the whole dataset is
     already a tensor in memory: each epoch permutes the tensors once and then
@@ -332,12 +327,8 @@ class BatchLoader:
     ) -> None:
         self.data = check_tensor_dict(data, "data")
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"`shuffle` must be a bool, got {describe(shuffle)}")
-        if not isinstance(drop_last, bool):
-            raise TypeError(f"`drop_last` must be a bool, got {describe(drop_last)}")
-        self.shuffle = shuffle
-        self.drop_last = drop_last
+        self.shuffle = check_bool(shuffle, "shuffle")
+        self.drop_last = check_bool(drop_last, "drop_last")
         self.generator = check_generator(seed)
         self.num_samples = len(next(iter(self.data.values())))
         if drop_last and self.num_samples < self.batch_size:

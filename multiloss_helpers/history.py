@@ -1,4 +1,4 @@
-"""``LossHistory``: every named loss component, per step and per epoch."""
+r"""``LossHistory``: every named loss component, per step and per epoch."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ._validation import check_int, describe
+from ._validation import check_choice, check_int, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -21,13 +21,19 @@ SPLITS = ("train", "val")
 
 
 class LossHistory:
-    """A record of named loss components during training.
+    r"""A record of named loss components during training.
 
     Steps are training mini-batches; epochs hold one mean value per component
     for each split (``"train"`` and ``"val"``). Step values may be logged as
-    0-d tensors: they are kept on their device and turned into Python floats
-    all at once when read, so logging never forces a device synchronisation
-    on the training path.
+    0-d tensors: they are copied on their device at log time (so a tensor
+    changed in place afterwards, or a parameter that keeps training, is
+    recorded as it was when logged) and turned into Python floats all at once
+    when read, so logging never forces a device synchronisation on the
+    training path.
+
+    Task weights that :func:`~multiloss_helpers.fit` applies through a
+    weighting strategy are components named ``weight/<task>``; :meth:`weights`
+    gathers them.
 
     :func:`multiloss_helpers.fit` fills one in; a hand-written loop can use
     :meth:`log_step` and :meth:`log_epoch` directly.
@@ -71,7 +77,8 @@ class LossHistory:
                         f"component {name!r} must be a scalar (one element), got shape "
                         f"{tuple(value.shape)}; reduce it (e.g. `.mean()`) before logging"
                     )
-                out[name] = value.detach().reshape(())
+                # a copy on the device (no sync): the caller may change `value` in place
+                out[name] = value.detach().reshape(()).clone()
                 self._pending.append((out, name))
             elif isinstance(value, Real) and not isinstance(value, bool):
                 out[name] = float(value)
@@ -84,7 +91,7 @@ class LossHistory:
         return out
 
     def log_step(self, components: Mapping[str, Tensor | float], *, epoch: int) -> None:
-        """Record one training step's components (scalars, tensors or numbers)."""
+        r"""Record one training step's components (0-d tensors or numbers), copied."""
         epoch = check_int(epoch, "epoch", minimum=0)
         self._step_values.append(self._check_components(components))
         self._step_epochs.append(epoch)
@@ -92,15 +99,14 @@ class LossHistory:
     def log_epoch(
         self, components: Mapping[str, Tensor | float], *, epoch: int, split: str = "train"
     ) -> None:
-        """Record one epoch's mean components for ``split`` (``"train"`` or ``"val"``)."""
+        r"""Record one epoch's mean components for ``split`` (``"train"`` or ``"val"``)."""
         epoch = check_int(epoch, "epoch", minimum=0)
-        if split not in SPLITS:
-            raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}")
+        check_choice(split, "split", SPLITS)
         self._epoch_rows[split].append((epoch, self._check_components(components)))
 
     # ------------------------------------------------------------------ reading
     def _resolve(self) -> None:
-        """Turn logged tensors into floats with one transfer per device."""
+        r"""Turn logged tensors into floats with one transfer per device."""
         by_device: dict[torch.device, list[tuple[dict[str, Tensor | float], str]]] = {}
         for record, key in self._pending:
             by_device.setdefault(record[key].device, []).append((record, key))  # type: ignore[union-attr]
@@ -112,18 +118,41 @@ class LossHistory:
 
     @property
     def components(self) -> list[str]:
-        """Component names in the order they were first logged."""
+        r"""Component names in the order they were first logged."""
         return list(self._components)
 
     @property
     def num_steps(self) -> int:
-        """Number of training steps logged."""
+        r"""Number of training steps logged."""
         return len(self._step_values)
 
     @property
     def num_epochs(self) -> int:
-        """Number of training epochs logged."""
+        r"""Number of training epochs logged."""
         return len(self._epoch_rows["train"])
+
+    @property
+    def next_epoch(self) -> int:
+        r"""The index a new epoch should take: one past every epoch seen, steps included.
+
+        A run stopped in the middle of an epoch has steps but no epoch record for
+        it; continuing from ``next_epoch`` keeps its steps apart from the next
+        epoch's.
+        """
+        seen = [*self._step_epochs, *(e for rows in self._epoch_rows.values() for e, _ in rows)]
+        return max(seen) + 1 if seen else 0
+
+    @property
+    def weight_names(self) -> list[str]:
+        r"""The tasks whose weights were logged as ``weight/<task>`` components."""
+        prefix = "weight/"
+        return [c[len(prefix) :] for c in self._components if c.startswith(prefix)]
+
+    def weights(self, *, level: str = "epoch") -> dict[str, list[float]]:
+        r"""The logged task weights, ``{task: values}``, per ``"epoch"`` (mean) or ``"step"``."""
+        check_choice(level, "level", ("epoch", "step"))
+        read = self.epochs if level == "epoch" else self.steps
+        return {task: read(f"weight/{task}") for task in self.weight_names}
 
     def _check_component(self, component: str) -> None:
         if component not in self._components:
@@ -133,28 +162,27 @@ class LossHistory:
             )
 
     def steps(self, component: str = "total") -> list[float]:
-        """The training value of ``component`` at every step (``nan`` where absent)."""
+        r"""The training value of ``component`` at every step (``nan`` where absent)."""
         self._check_component(component)
         self._resolve()
         return [float(r.get(component, math.nan)) for r in self._step_values]
 
     def epochs(self, component: str = "total", *, split: str = "train") -> list[float]:
-        """The per-epoch mean of ``component`` for ``split`` (``nan`` where absent)."""
+        r"""The per-epoch mean of ``component`` for ``split`` (``nan`` where absent)."""
         self._check_component(component)
-        if split not in SPLITS:
-            raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}")
+        check_choice(split, "split", SPLITS)
         self._resolve()
         return [float(r.get(component, math.nan)) for _, r in self._epoch_rows[split]]
 
     def last(self, component: str = "total", *, split: str = "train") -> float:
-        """The last per-epoch mean of ``component`` for ``split``."""
+        r"""The last per-epoch mean of ``component`` for ``split``."""
         values = self.epochs(component, split=split)
         if not values:
             raise ValueError(f"no epoch has been logged for split {split!r}")
         return values[-1]
 
     def best_epoch(self, component: str = "total", *, split: str = "val") -> int:
-        """The epoch at which ``component`` was lowest on ``split``."""
+        r"""The epoch at which ``component`` was lowest on ``split``."""
         values = self.epochs(component, split=split)
         if not values:
             raise ValueError(f"no epoch has been logged for split {split!r}")
@@ -165,7 +193,7 @@ class LossHistory:
         return min(finite)[1]
 
     def to_frame(self) -> pd.DataFrame:
-        """A long DataFrame, one row per value, that seaborn plots directly.
+        r"""A long DataFrame, one row per value, that seaborn plots directly.
 
         Columns: ``level`` (``"step"`` or ``"epoch"``), ``split``, ``epoch``,
         ``step`` (the global step index; for epoch rows, the number of steps

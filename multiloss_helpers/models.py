@@ -1,4 +1,4 @@
-"""Small networks for the book: a shared trunk with one head per task."""
+r"""Small networks for the book: a shared trunk with one head per task."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_float, check_int, check_module_names, describe
+from ._validation import check_choice, check_float, check_int, check_module_names, describe
 
 __all__ = ["MultiHeadNet", "default_device"]
 
@@ -15,7 +15,7 @@ _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.Si
 
 
 def default_device() -> torch.device:
-    """The device the book's notebooks use: CUDA when available, else the CPU.
+    r"""The device the book's notebooks use: CUDA when available, else the CPU.
 
     Example:
         >>> default_device().type in {"cpu", "cuda"}
@@ -25,7 +25,7 @@ def default_device() -> torch.device:
 
 
 class MultiHeadNet(nn.Module):
-    """A multilayer perceptron trunk shared by several linear heads.
+    r"""A multilayer perceptron trunk shared by several linear heads.
 
     ``forward(x)`` returns a dictionary with one output per head, so that each
     task's loss reads its own output by name. The trunk is exposed as
@@ -36,10 +36,21 @@ class MultiHeadNet(nn.Module):
         in_features: input features ``F``.
         heads: maps a head name to its output size, e.g. ``{"cls": 3, "reg": 1}``.
         hidden: widths of the trunk's hidden layers (at least one).
+            Default: ``(64, 64)``.
         activation: one of ``"relu"``, ``"gelu"``, ``"tanh"``, ``"silu"``.
+            Default: ``"relu"``.
         dropout: dropout probability after each hidden activation.
+            Default: ``0.0``.
         seed: when given, the weights are initialised from this seed without
-            touching PyTorch's global random state.
+            touching PyTorch's global random state. Default: ``None`` (drawn
+            from the global generator).
+
+    Dropout masks are drawn at training time from torch's *global* generator
+    (``nn.Dropout`` takes no generator), which torch seeds randomly in each
+    process. For a run that is the same in every process, seed it: call
+    :func:`~multiloss_helpers.seed_everything` once (as every chapter does),
+    or pass ``seed=`` to :func:`~multiloss_helpers.fit`, which reseeds the
+    global generator at every epoch and restores it afterwards.
 
     Shape:
         - Input: ``(N, F)``.
@@ -72,10 +83,7 @@ class MultiHeadNet(nn.Module):
                 f"`hidden` must be a non-empty sequence of layer widths, got {describe(hidden)}"
             )
         widths = [check_int(w, f"hidden[{i}]", minimum=1) for i, w in enumerate(hidden)]
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"`activation` must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
-            )
+        check_choice(activation, "activation", sorted(_ACTIVATIONS))
         dropout = check_float(dropout, "dropout", minimum=0.0, maximum=1.0, open_maximum=True)
         if seed is not None:
             check_int(seed, "seed", minimum=0)
@@ -103,7 +111,7 @@ class MultiHeadNet(nn.Module):
             )
 
     def features(self, x: Tensor) -> Tensor:
-        """The shared representation: the trunk's output, shape ``(N, hidden[-1])``."""
+        r"""The shared representation: the trunk's output, shape ``(N, hidden[-1])``."""
         if not isinstance(x, Tensor):
             raise TypeError(f"`x` must be a torch.Tensor, got {describe(x)}")
         if x.dim() != 2 or x.shape[1] != self.in_features:
@@ -111,18 +119,17 @@ class MultiHeadNet(nn.Module):
         return self.trunk(x)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """One output per head, ``{name: (N, heads[name])}``."""
+        r"""One output per head, ``{name: (N, heads[name])}``."""
         shared = self.features(x)
         return {name: head(shared) for name, head in self.heads.items()}
 
     def shared_parameters(self) -> list[nn.Parameter]:
-        """The trunk's parameters, which every task's gradient reaches."""
+        r"""The trunk's parameters, which every task's gradient reaches."""
         return list(self.trunk.parameters())
 
     def head_parameters(self, name: str) -> list[nn.Parameter]:
-        """The parameters of one head, which only that task's loss reaches."""
-        if name not in self.heads:
-            raise ValueError(f"`name` must be one of {list(self.heads)}, got {name!r}")
+        r"""The parameters of one head, which only that task's loss reaches."""
+        check_choice(name, "name", list(self.heads))
         return list(self.heads[name].parameters())
 
     def extra_repr(self) -> str:

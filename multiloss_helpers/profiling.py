@@ -1,4 +1,4 @@
-"""Measuring what a training step costs: time side by side, and memory kept for backward."""
+r"""Measuring what a training step costs: time side by side, and memory kept for backward."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def compare_times(
     warmup: int = 1,
     device: torch.device | str | None = None,
 ) -> dict[str, float]:
-    """Median wall-clock seconds per call of each candidate, measured side by side.
+    r"""Median wall-clock seconds per call of each candidate, measured side by side.
 
     In every repeat each candidate runs once, in turn, so a slow moment of the
     machine hits all of them alike and their *ratios* stay meaningful even on
@@ -35,9 +35,11 @@ def compare_times(
 
     Args:
         candidates: maps a name to a function of no arguments.
-        repeats: timed rounds; the median over them is reported.
+        repeats: timed rounds; the median over them is reported. Default: ``7``.
         warmup: untimed rounds first (allocations, lazy initialisation).
+            Default: ``1``.
         device: the device the candidates run on (for CUDA synchronisation).
+            Default: ``None``, no synchronisation.
 
     Returns:
         ``{name: median seconds}`` in the order given.
@@ -50,7 +52,8 @@ def compare_times(
     """
     if not isinstance(candidates, Mapping) or not candidates:
         raise TypeError(
-            f"`candidates` must be a non-empty mapping of name to function, got {describe(candidates)}"
+            "`candidates` must be a non-empty mapping of name to function, "
+            f"got {describe(candidates)}"
         )
     for name, fn in candidates.items():
         if not callable(fn):
@@ -73,7 +76,7 @@ def compare_times(
 
 
 def saved_tensor_bytes(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run ``fn`` and count the bytes autograd saves for the backward pass.
+    r"""Run ``fn`` and count the bytes autograd saves for the backward pass.
 
     Autograd keeps some inputs and outputs of each operation (activations,
     weights) until ``backward()`` frees them: that is the memory a retained

@@ -1,4 +1,4 @@
-"""The gradient reversal layer: identity forward, negated (scaled) gradient backward."""
+r"""The gradient reversal layer: identity forward, negated (scaled) gradient backward."""
 
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ def _check_scale(scale: Any) -> float:
 
 
 def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
-    """Identity in the forward pass; multiplies the gradient by ``-scale`` in the backward pass.
+    r"""Identity in the forward pass; multiplies the gradient by ``-scale`` in the backward pass.
 
     .. math::
 
-        R_\\lambda(x) = x, \\qquad \\frac{\\partial R_\\lambda}{\\partial x} = -\\lambda I
+        R_\lambda(x) = x, \qquad \frac{\partial R_\lambda}{\partial x} = -\lambda I
 
     Placed between a feature extractor and a head, it lets the head *minimise*
     its loss while the layers below receive the gradient that *maximises* it:
@@ -47,8 +47,8 @@ def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
 
     Args:
         x: any tensor.
-        scale: :math:`\\lambda \\ge 0`; 0 blocks the gradient, 1 negates it.
-            :func:`dann_scale` gives the schedule of the paper.
+        scale: :math:`\lambda \ge 0`; 0 blocks the gradient, 1 negates it.
+            :func:`dann_scale` gives the schedule of the paper. Default: ``1.0``.
 
     Returns:
         ``x`` (a view), connected to the graph through the reversal.
@@ -65,10 +65,11 @@ def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
 
 
 class GradientReversal(nn.Module):
-    """Module form of :func:`grad_reverse`; ``scale`` can be changed during training.
+    r"""Module form of :func:`grad_reverse`; ``scale`` can be changed during training.
 
     Args:
-        scale: :math:`\\lambda \\ge 0`, the factor of the reversed gradient.
+        scale: :math:`\lambda \ge 0`, the factor of the reversed gradient.
+            Default: ``1.0``.
 
     Example:
         >>> layer = GradientReversal(scale=0.3)
@@ -90,29 +91,29 @@ class GradientReversal(nn.Module):
         self._scale = _check_scale(value)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Identity forward, ``-scale`` times the gradient backward."""
+        r"""Identity forward, ``-scale`` times the gradient backward."""
         return grad_reverse(x, self._scale)
 
-    def __repr__(self) -> str:
-        return f"GradientReversal(scale={self._scale})"
+    def extra_repr(self) -> str:
+        return f"scale={self._scale!r}"
 
 
 def dann_scale(progress: float, *, gamma: float = 10.0, final: float = 1.0) -> float:
-    """The reversal-scale schedule of Ganin & Lempitsky (2015).
+    r"""The reversal-scale schedule of Ganin & Lempitsky (2015).
 
     .. math::
 
-        \\lambda(p) = \\lambda_{\\max} \\left(\\frac{2}{1 + e^{-\\gamma p}} - 1\\right)
+        \lambda(p) = \lambda_{\max} \left(\frac{2}{1 + e^{-\gamma p}} - 1\right)
 
     rises smoothly from 0 at the start of training (``p = 0``) to nearly
-    :math:`\\lambda_{\\max}` at the end (``p = 1``), so the adversarial signal does
+    :math:`\lambda_{\max}` at the end (``p = 1``), so the adversarial signal does
     not disturb the features while the domain classifier is still untrained.
-    The paper uses :math:`\\gamma = 10`.
+    The paper uses :math:`\gamma = 10`.
 
     Args:
-        progress: training progress :math:`p \\in [0, 1]`.
-        gamma: steepness :math:`\\gamma > 0`.
-        final: :math:`\\lambda_{\\max}`.
+        progress: training progress :math:`p \in [0, 1]`.
+        gamma: steepness :math:`\gamma > 0`. Default: ``10.0``.
+        final: :math:`\lambda_{\max}`. Default: ``1.0``.
 
     Example:
         >>> [round(dann_scale(p), 3) for p in (0.0, 0.1, 0.5, 1.0)]

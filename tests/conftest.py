@@ -15,6 +15,21 @@ matplotlib.use("Agg")
 torch.set_num_threads(1)
 
 
+def _devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+@pytest.fixture(params=_devices())
+def device(request) -> torch.device:
+    """The CPU always, and CUDA or MPS when present."""
+    return torch.device(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     """Seed Python and torch before each test so that every run is the same."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -139,6 +141,16 @@ def test_mismatched_names_list_both_sides():
         ({"a": F.mse_loss}, {"a": float("nan")}, ValueError, "must be finite and >= 0"),
         ({"a": F.mse_loss}, {"a": float("inf")}, ValueError, "must be finite and >= 0"),
         ({"a": F.mse_loss}, {"a": "1"}, TypeError, "must be a number"),
+        ({"a": F.mse_loss}, {"a": torch.tensor(-1.0)}, ValueError, "must be finite and >= 0"),
+        ({"a": F.mse_loss}, {"a": torch.tensor(math.nan)}, ValueError, "must be finite and >= 0"),
+        ({"a": F.mse_loss}, {"a": torch.tensor(math.inf)}, ValueError, "must be finite and >= 0"),
+        ({"a": F.mse_loss}, {"a": torch.tensor(2)}, TypeError, "must be a floating-point tensor"),
+        (
+            {"a": F.mse_loss},
+            {"a": torch.ones(2)},
+            ValueError,
+            r"must be a scalar, got shape \(2,\)",
+        ),
         ({"a": F.mse_loss}, [1.0], TypeError, "`weights` must be a mapping"),
     ],
 )
@@ -149,7 +161,7 @@ def test_bad_constructor_arguments(losses, weights, error, match):
 
 def test_unreduced_component_is_refused():
     criterion = mlh.MultiTaskLoss({"a": lambda o, t: F.mse_loss(o, t, reduction="none")})
-    with pytest.raises(ValueError, match="must be a scalar tensor.*reduction='mean'"):
+    with pytest.raises(ValueError, match=r"must be a scalar tensor.*reduction='mean'"):
         criterion({"a": torch.randn(3)}, {"a": torch.randn(3)})
 
 
@@ -157,3 +169,13 @@ def test_outputs_must_be_a_mapping():
     criterion = mlh.MultiTaskLoss({"a": F.mse_loss})
     with pytest.raises(TypeError, match="`outputs` must be a mapping"):
         criterion(torch.randn(3), {"a": torch.randn(3)})
+
+
+def test_negative_or_nan_tensor_weight_per_call_is_refused():
+    outputs, targets = _batch()
+    criterion = mlh.MultiTaskLoss({"cls": F.cross_entropy, "reg": F.mse_loss})
+    for bad in (-0.5, math.nan):
+        with pytest.raises(ValueError, match=r"`weights\['reg'\]` must be finite and >= 0"):
+            criterion(outputs, targets, weights={"reg": torch.tensor(bad)})
+    result = criterion(outputs, targets, weights={"reg": torch.tensor(0.0)})
+    torch.testing.assert_close(result.total, result.components["cls"])

@@ -151,13 +151,20 @@ class TestTrainValSplit:
             ({"val_fraction": 0.0}, ValueError, "`val_fraction` must be > 0"),
             ({"val_fraction": 1.0}, ValueError, "`val_fraction` must be < 1"),
             ({"val_fraction": 0.001}, ValueError, "leaves an empty part"),
-            ({"stratify": "label"}, ValueError, "`stratify` must be one of the keys"),
-            ({"stratify": "x"}, TypeError, "1-D integer label tensor"),
+            ({"stratify": "label"}, ValueError, "`stratify` must be one of"),
+            ({"stratify": "x"}, TypeError, "must hold integer class labels"),
         ],
     )
     def test_bad_inputs(self, kwargs, error, match):
         with pytest.raises(error, match=match):
             mlh.train_val_split(self._indexed(), **kwargs)
+
+    def test_stratify_labels_follow_the_shared_rule(self):
+        data = self._indexed()
+        with pytest.raises(TypeError, match="a bool tensor is a mask"):
+            mlh.train_val_split({**data, "m": data["y"] > 0}, stratify="m")
+        with pytest.raises(ValueError, match="must be a 1-D tensor of class labels"):
+            mlh.train_val_split({**data, "y2": data["y"][:, None]}, stratify="y2")
 
     def test_mismatched_lengths(self):
         with pytest.raises(ValueError, match="same length"):

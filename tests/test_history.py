@@ -93,3 +93,49 @@ def test_bad_reads():
     empty.log_step({"total": 1.0}, epoch=0)
     with pytest.raises(ValueError, match="no epoch has been logged for split 'val'"):
         empty.last("total", split="val")
+
+
+def test_logged_tensors_are_values_not_views():
+    history = mlh.LossHistory()
+    acc = torch.zeros(())
+    for _ in range(3):
+        acc += 1
+        history.log_step({"r": acc}, epoch=0)
+    assert history.steps("r") == [1.0, 2.0, 3.0]
+    view = torch.zeros(2)
+    history.log_epoch({"r": view[0]}, epoch=0)
+    view.fill_(5.0)
+    assert history.epochs("r") == [0.0]
+
+
+def test_logging_a_parameter_records_its_value_at_that_step():
+    weight = torch.nn.Parameter(torch.tensor(1.0))
+    optimizer = torch.optim.SGD([weight], lr=0.5)
+    history = mlh.LossHistory()
+    for _ in range(3):
+        history.log_step({"w": weight}, epoch=0)
+        weight.backward(torch.tensor(1.0))
+        optimizer.step()
+        optimizer.zero_grad()
+    assert history.steps("w") == [1.0, 0.5, 0.0]
+
+
+def test_next_epoch_counts_partial_epochs():
+    history = mlh.LossHistory()
+    assert history.next_epoch == 0
+    history.log_epoch({"total": 1.0}, epoch=0)
+    assert history.next_epoch == 1
+    history.log_step({"total": 1.0}, epoch=1)
+    assert history.num_epochs == 1 and history.next_epoch == 2
+
+
+def test_weights_gathers_weight_components():
+    history = mlh.LossHistory()
+    history.log_step({"total": 1.0, "weight/a": 0.5, "weight/b": 1.5}, epoch=0)
+    history.log_epoch({"total": 1.0, "weight/a": 0.5, "weight/b": 1.5}, epoch=0)
+    assert history.weight_names == ["a", "b"]
+    assert history.weights() == {"a": [0.5], "b": [1.5]}
+    assert history.weights(level="step") == {"a": [0.5], "b": [1.5]}
+    with pytest.raises(ValueError, match="`level` must be one of"):
+        history.weights(level="batch")
+    assert mlh.LossHistory().weights() == {}

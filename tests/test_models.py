@@ -90,10 +90,10 @@ def test_wrong_input_shape_is_named():
     net = mlh.MultiHeadNet(3, {"a": 1})
     with pytest.raises(ValueError, match=r"`x` must have shape \(N, 3\), got \(2, 4\)"):
         net(torch.randn(2, 4))
-    with pytest.raises(TypeError, match="`x` must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"`x` must be a torch\.Tensor"):
         net([[1.0, 2.0, 3.0]])
 
 
 def test_unknown_head_name():
-    with pytest.raises(ValueError, match=r"`name` must be one of \['a'\]"):
+    with pytest.raises(ValueError, match=r"`name` must be one of \('a',\)"):
         mlh.MultiHeadNet(3, {"a": 1}).head_parameters("b")

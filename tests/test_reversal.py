@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -51,6 +52,11 @@ def test_module_matches_function_and_scale_is_settable():
     layer(x).sum().backward()
     torch.testing.assert_close(x.grad, torch.full((3,), -0.7))
     assert repr(layer) == "GradientReversal(scale=0.7)"
+    rebuilt = eval(repr(layer), {"GradientReversal": mlh.GradientReversal})
+    assert isinstance(rebuilt, mlh.GradientReversal) and rebuilt.scale == 0.7
+    assert repr(torch.nn.Sequential(layer)) == (
+        "Sequential(\n  (0): GradientReversal(scale=0.7)\n)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,14 +75,14 @@ def test_bad_scale(scale, error, match):
 
 
 def test_grad_reverse_needs_a_tensor():
-    with pytest.raises(TypeError, match="`x` must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"`x` must be a torch\.Tensor"):
         mlh.grad_reverse([1.0])
 
 
 def test_dann_scale_schedule():
     assert mlh.dann_scale(0.0) == 0.0
     values = [mlh.dann_scale(p / 10) for p in range(11)]
-    assert all(b > a for a, b in zip(values, values[1:]))
+    assert all(b > a for a, b in itertools.pairwise(values))
     assert mlh.dann_scale(0.3, gamma=10.0) == pytest.approx(2 / (1 + math.exp(-3)) - 1)
     assert mlh.dann_scale(1.0, final=0.5) == pytest.approx(0.5 * (2 / (1 + math.exp(-10)) - 1))
     with pytest.raises(ValueError, match="`progress` must be <= 1"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -15,7 +16,7 @@ def test_ramp_endpoints_and_monotone(kind):
     values = [mlh.ramp(t, start=5, length=10, kind=kind, low=0.2, high=2.0) for t in range(30)]
     assert values[:6] == [0.2] * 6
     assert values[15:] == [2.0] * 15
-    assert all(b >= a for a, b in zip(values, values[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(values))
 
 
 def test_ramp_shapes():
@@ -100,6 +101,35 @@ def test_gate_bad_inputs(kwargs, error, match):
 def test_gate_update_needs_a_scalar_tensor():
     with pytest.raises(TypeError, match="`loss` must be a scalar tensor"):
         mlh.SmoothedGate(1.0).update(0.5)
+    with pytest.raises(ValueError, match=r"`loss` must be a scalar tensor \(one element\)"):
+        mlh.SmoothedGate(1.0).update(torch.ones(2))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_gate_refuses_a_non_finite_loss_on_the_cpu_and_still_opens(bad):
+    gate = mlh.SmoothedGate(1.0, decay=0.5)
+    gate.update(torch.tensor(3.0))
+    with pytest.raises(ValueError, match="`loss` must be finite"):
+        gate.update(torch.tensor(bad))
+    values = [float(gate.update(torch.tensor(0.1))) for _ in range(4)]
+    assert values == [0.0, 1.0, 1.0, 1.0]  # 3 -> 1.55 -> 0.825: the gate opens
+
+
+def test_gate_ignores_a_non_finite_loss_off_the_cpu(device):
+    if device.type == "cpu":
+        pytest.skip("the CPU refuses a non-finite loss (tested above)")
+    gate = mlh.SmoothedGate(1.0, decay=0.5)
+    gate.update(torch.tensor(math.nan, device=device))  # ignored: no average yet
+    gate.update(torch.tensor(3.0, device=device))
+    gate.update(torch.tensor(math.inf, device=device))  # ignored
+    values = [float(gate.update(torch.tensor(0.1, device=device))) for _ in range(2)]
+    assert values == [0.0, 1.0]
+
+
+def test_gate_repr_rebuilds():
+    gate = mlh.SmoothedGate(0.3, decay=0.8, latch=False)
+    rebuilt = eval(repr(gate), {"SmoothedGate": mlh.SmoothedGate})
+    assert repr(rebuilt) == repr(gate)
 
 
 def test_gate_repr():
