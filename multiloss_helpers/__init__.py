@@ -19,7 +19,7 @@ from .data import (
     train_val_split,
 )
 from .distributed import launch
-from .grads import assert_connected, grad_cosine, per_loss_grads
+from .grads import assert_connected, assign_grad, flat_grad, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .losses import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
 from .metrics import (
@@ -38,7 +38,16 @@ from .reversal import GradientReversal, dann_scale, grad_reverse
 from .schedules import SmoothedGate, ramp
 from .seeding import seed_everything
 from .train import evaluate, fit, predict, unpack_loss
-from .weighting import DWA, GradNorm, UncertaintyWeighting, assign_grad, pcgrad
+from .weighting import (
+    DWA,
+    EqualWeighting,
+    FixedWeighting,
+    GradNorm,
+    PCGrad,
+    UncertaintyWeighting,
+    Weighting,
+    pcgrad,
+)
 from .weights import class_weights, sample_weights
 
 __version__ = "0.1.0"
@@ -47,6 +56,8 @@ __all__ = [
     "BatchLoader",
     "BinaryFocalLoss",
     "DWA",
+    "EqualWeighting",
+    "FixedWeighting",
     "FocalLoss",
     "GradNorm",
     "GradientReversal",
@@ -54,8 +65,10 @@ __all__ = [
     "LossResult",
     "MultiHeadNet",
     "MultiTaskLoss",
+    "PCGrad",
     "SmoothedGate",
     "UncertaintyWeighting",
+    "Weighting",
     "__version__",
     "assert_connected",
     "assign_grad",
@@ -70,6 +83,7 @@ __all__ = [
     "evaluate",
     "exercises",
     "fit",
+    "flat_grad",
     "focal_loss",
     "grad_cosine",
     "grad_reverse",
