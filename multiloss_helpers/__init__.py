@@ -40,12 +40,16 @@ from .seeding import seed_everything
 from .train import evaluate, fit, predict, unpack_loss
 from .weighting import (
     DWA,
+    MGDA,
     EqualWeighting,
     FixedWeighting,
     GradNorm,
     PCGrad,
     UncertaintyWeighting,
     Weighting,
+    mgda,
+    min_norm_weights,
+    pareto_front,
     pcgrad,
 )
 from .weights import class_weights, sample_weights
@@ -63,6 +67,7 @@ __all__ = [
     "GradientReversal",
     "LossHistory",
     "LossResult",
+    "MGDA",
     "MultiHeadNet",
     "MultiTaskLoss",
     "PCGrad",
@@ -91,6 +96,9 @@ __all__ = [
     "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
+    "mgda",
+    "min_norm_weights",
+    "pareto_front",
     "pcgrad",
     "per_class_precision",
     "per_class_recall",

@@ -376,7 +376,7 @@ def assert_connected(
         >>> assert_connected(cut, net)
         Traceback (most recent call last):
         ...
-        ValueError: `loss` has no graph (requires_grad=False), so no parameter can get a gradient from it. ...
+        ValueError: `loss` has no graph (requires_grad=False), so no parameter can get ...
     """
     if not isinstance(loss, Tensor):
         raise TypeError(f"`loss` must be a tensor, got {describe(loss)}")
@@ -392,7 +392,8 @@ def assert_connected(
         named = {f"params[{i}]": p for i, p in enumerate(params)}
     else:
         raise TypeError(
-            f"`params` must be a module, a mapping or an iterable of tensors, got {describe(params)}"
+            "`params` must be a module, a mapping or an iterable of tensors, "
+            f"got {describe(params)}"
         )
     if not named:
         raise ValueError("`params` is empty")

@@ -12,6 +12,8 @@ from ..grads import assign_grad
 from ._base import EqualWeighting, FixedWeighting, Weighting
 from .dwa import DWA
 from .gradnorm import GradNorm
+from .mgda import MGDA, mgda, min_norm_weights
+from .pareto import pareto_front
 from .pcgrad import PCGrad, pcgrad
 from .uncertainty import UncertaintyWeighting
 
@@ -23,6 +25,7 @@ STRATEGIES: tuple[type[Weighting], ...] = (
     DWA,
     GradNorm,
     PCGrad,
+    MGDA,
 )
 
 __all__ = [
@@ -31,9 +34,13 @@ __all__ = [
     "EqualWeighting",
     "FixedWeighting",
     "GradNorm",
+    "MGDA",
     "PCGrad",
     "UncertaintyWeighting",
     "Weighting",
     "assign_grad",
+    "mgda",
+    "min_norm_weights",
+    "pareto_front",
     "pcgrad",
 ]

@@ -46,7 +46,8 @@ def check_task_vector(values: Any, name: str, num_tasks: int, *, finite: bool = 
         )
     if values.shape != (num_tasks,):
         raise ValueError(
-            f"`{name}` must have shape ({num_tasks},), one entry per task, got {tuple(values.shape)}"
+            f"`{name}` must have shape ({num_tasks},), one entry per task, "
+            f"got {tuple(values.shape)}"
         )
     if not values.is_floating_point():
         raise TypeError(f"`{name}` must be floating point, got {values.dtype}")
@@ -190,7 +191,7 @@ class FixedWeighting(Weighting):
     def __init__(self, multipliers: Tensor | Iterable[float]) -> None:
         if not isinstance(multipliers, Tensor):
             try:
-                multipliers = torch.tensor([float(m) for m in multipliers])  # type: ignore[union-attr]
+                multipliers = torch.tensor([float(m) for m in multipliers])
             except (TypeError, ValueError):
                 raise TypeError(
                     "`multipliers` must be a tensor or a sequence of floats, "

@@ -70,7 +70,7 @@ class DWA(Weighting):
             raise ValueError(
                 f"`epoch_losses` must be positive to form ratios, got {losses.tolist()}"
             )
-        self.history = (self.history + [losses])[-2:]
+        self.history = [*self.history, losses][-2:]
         self._weights = self._compute() if len(self.history) == 2 else torch.ones_like(losses)
         return self._weights.clone()
 
