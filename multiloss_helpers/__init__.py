@@ -19,7 +19,7 @@ from .data import (
     train_val_split,
 )
 from .distributed import launch
-from .grads import assert_connected, grad_cosine, per_loss_grads
+from .grads import assert_connected, assign_grad, flat_grad, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .losses import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
 from .metrics import (
@@ -43,7 +43,20 @@ from .reversal import GradientReversal, dann_scale, grad_reverse
 from .schedules import SmoothedGate, ramp
 from .seeding import seed_everything
 from .train import Callback, evaluate, fit, predict, unpack_loss
-from .weighting import DWA, GradNorm, UncertaintyWeighting, assign_grad, pcgrad
+from .weighting import (
+    DWA,
+    MGDA,
+    EqualWeighting,
+    FixedWeighting,
+    GradNorm,
+    PCGrad,
+    UncertaintyWeighting,
+    Weighting,
+    mgda,
+    min_norm_weights,
+    pareto_front,
+    pcgrad,
+)
 from .weights import class_weights, sample_weights
 
 __version__ = "0.1.0"
@@ -53,15 +66,20 @@ __all__ = [
     "BinaryFocalLoss",
     "Callback",
     "DWA",
+    "EqualWeighting",
+    "FixedWeighting",
     "FocalLoss",
     "GradNorm",
     "GradientReversal",
     "LossHistory",
     "LossResult",
+    "MGDA",
     "MultiHeadNet",
     "MultiTaskLoss",
+    "PCGrad",
     "SmoothedGate",
     "UncertaintyWeighting",
+    "Weighting",
     "__version__",
     "assert_connected",
     "assign_grad",
@@ -76,6 +94,7 @@ __all__ = [
     "evaluate",
     "exercises",
     "fit",
+    "flat_grad",
     "focal_loss",
     "grad_cosine",
     "grad_reverse",
@@ -83,6 +102,9 @@ __all__ = [
     "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
+    "mgda",
+    "min_norm_weights",
+    "pareto_front",
     "pcgrad",
     "per_class_precision",
     "per_class_recall",

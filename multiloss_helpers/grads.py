@@ -1,15 +1,16 @@
-"""Per-loss gradients, gradient conflict, and a check that a loss can train anything."""
+r"""Gradient tools: per-loss gradients, conflict, flattening ``.grad`` and writing it back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ._validation import describe
 
-__all__ = ["assert_connected", "grad_cosine", "per_loss_grads"]
+__all__ = ["assert_connected", "assign_grad", "flat_grad", "grad_cosine", "per_loss_grads"]
 
 
 def _as_loss_list(losses: Sequence[Tensor] | Tensor) -> list[Tensor]:
@@ -38,10 +39,27 @@ def _as_loss_list(losses: Sequence[Tensor] | Tensor) -> list[Tensor]:
     return [loss.reshape(()) for loss in items]
 
 
-def _as_param_list(params: Iterable[Tensor] | Tensor | nn.Module) -> list[Tensor]:
+def _as_param_list(
+    params: Iterable[Tensor] | Tensor | nn.Module,
+    name: str = "params",
+    *,
+    allow_tensor: bool = True,
+    need_grad: bool = True,
+) -> list[Tensor]:
+    """``params`` as a non-empty list of tensors on one device.
+
+    With ``allow_tensor=False`` a single tensor is refused: iterating over it
+    would silently give its rows, not the tensor.
+    """
     if isinstance(params, nn.Module):
         params = list(params.parameters())
     elif isinstance(params, Tensor):
+        if not allow_tensor:
+            raise TypeError(
+                f"`{name}` must be an iterable of tensors (e.g. model.shared_parameters() "
+                f"or [weight]), got a single tensor of shape {tuple(params.shape)}; "
+                "wrap it in a list"
+            )
         params = [params]
     elif isinstance(params, Mapping):
         params = list(params.values())
@@ -49,16 +67,29 @@ def _as_param_list(params: Iterable[Tensor] | Tensor | nn.Module) -> list[Tensor
         params = list(params)
     else:
         raise TypeError(
-            f"`params` must be a tensor, a module or an iterable of tensors, got {describe(params)}"
+            f"`{name}` must be a tensor, a module or an iterable of tensors, got {describe(params)}"
         )
     if not params:
-        raise ValueError("`params` is empty")
+        raise ValueError(f"`{name}` is empty")
     for i, p in enumerate(params):
         if not isinstance(p, Tensor):
-            raise TypeError(f"`params[{i}]` must be a tensor, got {describe(p)}")
-        if not p.requires_grad:
-            raise ValueError(f"`params[{i}]` does not require grad, so it has no gradient")
+            raise TypeError(f"`{name}[{i}]` must be a tensor, got {describe(p)}")
+        if need_grad and not p.requires_grad:
+            raise ValueError(f"`{name}[{i}]` does not require grad, so it has no gradient")
+        if p.device != params[0].device:
+            raise ValueError(
+                f"`{name}` must all be on one device, got {params[0].device} for `{name}[0]` "
+                f"and {p.device} for `{name}[{i}]`"
+            )
     return params
+
+
+def _common_dtype(params: Sequence[Tensor]) -> torch.dtype:
+    """The dtype that holds every parameter's values (float64 with float32 -> float64)."""
+    dtype = params[0].dtype
+    for p in params[1:]:
+        dtype = torch.promote_types(dtype, p.dtype)
+    return dtype
 
 
 def per_loss_grads(
@@ -67,13 +98,13 @@ def per_loss_grads(
     *,
     retain_graph: bool = False,
 ) -> Tensor:
-    """The gradient of each loss with respect to the same parameters, one row per loss.
+    r"""The gradient of each loss with respect to the same parameters, one row per loss.
 
     .. math::
 
-        G = \\begin{bmatrix} \\nabla_\\theta L_1 \\\\ \\vdots \\\\ \\nabla_\\theta L_T \\end{bmatrix}
-        \\in \\mathbb{R}^{T \\times P},
-        \\qquad \\textstyle\\sum_i G_i = \\nabla_\\theta \\sum_i L_i
+        G = \begin{bmatrix} \nabla_\theta L_1 \\ \vdots \\ \nabla_\theta L_T \end{bmatrix}
+        \in \mathbb{R}^{T \times P},
+        \qquad \textstyle\sum_i G_i = \nabla_\theta \sum_i L_i
 
     Row ``i`` equals ``torch.autograd.grad(losses[i], params)`` flattened and
     concatenated; a parameter that a loss does not reach contributes zeros.
@@ -95,7 +126,8 @@ def per_loss_grads(
 
     Returns:
         A ``(T, P)`` tensor, ``P`` the total number of elements in ``params``,
-        with the parameters' dtype and device.
+        on the parameters' device, in the dtype that holds every parameter's
+        gradient (the promoted dtype: float32 and float64 parameters give float64).
 
     Example:
         >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
@@ -109,8 +141,14 @@ def per_loss_grads(
     if not isinstance(retain_graph, bool):
         raise TypeError(f"`retain_graph` must be a bool, got {describe(retain_graph)}")
     sizes = [p.numel() for p in param_list]
-    first = param_list[0]
-    out = torch.empty(len(loss_list), sum(sizes), dtype=first.dtype, device=first.device)
+    dtype, device = _common_dtype(param_list), param_list[0].device
+    for i, loss in enumerate(loss_list):
+        if loss.device != device:
+            raise ValueError(
+                f"`losses[{i}]` is on {loss.device} but `params` are on {device}: "
+                "compute the losses where the parameters live"
+            )
+    out = torch.empty(len(loss_list), sum(sizes), dtype=dtype, device=device)
     last = len(loss_list) - 1
     for i, loss in enumerate(loss_list):
         grads = torch.autograd.grad(
@@ -125,22 +163,56 @@ def per_loss_grads(
     return out
 
 
-def grad_cosine(grads: Tensor, *, eps: float = 1e-12) -> Tensor:
-    """Cosine similarity between every pair of per-loss gradients.
+def _unit_rows(grads: Tensor) -> tuple[Tensor, Tensor]:
+    """Each row divided by its norm, and the norms, computed without overflow or underflow.
+
+    Every row is first divided by its largest absolute entry, so that squaring
+    cannot overflow (norms near 1e20 in float32) nor underflow (norms near 1e-12).
+    Works in float32 at least (float64 stays float64). A zero row gives a zero
+    unit row and norm 0.
+    """
+    compute = torch.promote_types(grads.dtype, torch.float32)
+    values = grads.to(compute)
+    tiny = torch.finfo(compute).tiny
+    scale = values.abs().amax(dim=1, keepdim=True).clamp_min(tiny)
+    scaled = values / scale
+    scaled_norms = torch.linalg.vector_norm(scaled, dim=1, keepdim=True)
+    unit = scaled / scaled_norms.clamp_min(tiny)
+    return unit, (scale * scaled_norms).squeeze(1)
+
+
+def _check_grad_matrix(grads: Any, name: str = "grads") -> Tensor:
+    """A ``(T, P)`` floating-point tensor with ``T >= 1``."""
+    if not isinstance(grads, Tensor):
+        raise TypeError(f"`{name}` must be a (T, P) tensor, got {describe(grads)}")
+    if grads.dim() != 2 or grads.shape[0] == 0:
+        raise ValueError(f"`{name}` must have shape (T, P) with T >= 1, got {tuple(grads.shape)}")
+    if not grads.is_floating_point():
+        raise TypeError(f"`{name}` must be a floating-point tensor, got {grads.dtype}")
+    return grads
+
+
+def grad_cosine(grads: Tensor, *, eps: float | None = None) -> Tensor:
+    r"""Cosine similarity between every pair of per-loss gradients.
 
     .. math::
 
-        C_{ij} = \\frac{g_i \\cdot g_j}{\\lVert g_i \\rVert \\, \\lVert g_j \\rVert}
+        C_{ij} = \frac{g_i \cdot g_j}{\lVert g_i \rVert \, \lVert g_j \rVert}
 
     A negative entry means that a step along one task's gradient increases the
     other task's loss to first order: the two tasks *conflict* (Yu et al. 2020,
     "Gradient Surgery for Multi-Task Learning",
-    `arXiv:2001.06782 <https://arxiv.org/abs/2001.06782>`_). A zero gradient has
-    cosine 0 with everything (and 1 with itself).
+    `arXiv:2001.06782 <https://arxiv.org/abs/2001.06782>`_).
+
+    Each row is normalised first (after dividing it by its largest entry), so the
+    result does not depend on the gradients' scale: parallel gradients of norm
+    1e-12 have cosine 1, and float32 norms near 1e20 do not overflow. A zero
+    gradient has cosine 0 with every other gradient (and 1 with itself, as every
+    diagonal entry). Computed in float32 at least; returned in the input's dtype.
 
     Args:
         grads: a ``(T, P)`` matrix of per-loss gradients, e.g. from :func:`per_loss_grads`.
-        eps: added to norms to avoid division by zero.
+        eps: ignored; kept so that older calls still work. Default: ``None``.
 
     Returns:
         A symmetric ``(T, T)`` matrix with entries in ``[-1, 1]``.
@@ -151,22 +223,103 @@ def grad_cosine(grads: Tensor, *, eps: float = 1e-12) -> Tensor:
                 [ 0.,  1.,  0.],
                 [-1.,  0.,  1.]])
     """
-    if not isinstance(grads, Tensor):
-        raise TypeError(f"`grads` must be a (T, P) tensor, got {describe(grads)}")
-    if grads.dim() != 2 or grads.shape[0] == 0:
-        raise ValueError(f"`grads` must have shape (T, P) with T >= 1, got {tuple(grads.shape)}")
-    if not grads.is_floating_point():
-        raise TypeError(f"`grads` must be a floating-point tensor, got {grads.dtype}")
-    norms = grads.norm(dim=1, keepdim=True)
-    unit = grads / (norms + eps)
+    _check_grad_matrix(grads)
+    unit, _ = _unit_rows(grads)
     cosine = (unit @ unit.T).clamp(-1.0, 1.0)
     cosine.diagonal().fill_(1.0)
-    return cosine
+    return cosine.to(grads.dtype)
 
 
-def _reachable_leaves(root: torch.autograd.graph.Node) -> set[int]:
-    """ids of the leaf tensors whose AccumulateGrad node is reachable from ``root``."""
+def flat_grad(params: Iterable[Tensor] | nn.Module) -> Tensor:
+    r"""The ``.grad`` of every parameter, flattened and concatenated in order.
+
+    A parameter whose ``.grad`` is ``None`` contributes zeros. The inverse of
+    :func:`assign_grad`. The result is a new tensor, detached, on the
+    parameters' device, in the dtype that holds every parameter's gradient.
+
+    Args:
+        params: the parameters: a module or an iterable of tensors (a single
+            tensor is refused: iterating over it would give its rows).
+
+    Returns:
+        A ``(P,)`` tensor, ``P`` the total number of elements in ``params``.
+
+    Example:
+        >>> net = torch.nn.Linear(2, 1)
+        >>> net(torch.ones(1, 2)).sum().backward()
+        >>> flat_grad(net)
+        tensor([1., 1., 1.])
+    """
+    param_list = _as_param_list(params, allow_tensor=False, need_grad=False)
+    dtype = _common_dtype(param_list)
+    return torch.cat(
+        [
+            torch.zeros(p.numel(), dtype=dtype, device=p.device)
+            if p.grad is None
+            else p.grad.detach().reshape(-1).to(dtype)
+            for p in param_list
+        ]
+    )
+
+
+def assign_grad(
+    params: Iterable[Tensor] | nn.Module, flat_grad: Tensor, *, accumulate: bool = False
+) -> None:
+    r"""Write a flat gradient into the ``.grad`` of each parameter, in order.
+
+    The inverse of :func:`flat_grad`: the first ``p.numel()`` entries go to the
+    first parameter, and so on. Use it after a method that combines per-task
+    gradients (such as :func:`pcgrad`) and before ``optimizer.step()``. The
+    written gradients are detached copies in each parameter's dtype: no graph is
+    kept on ``.grad``.
+
+    Args:
+        params: the parameters: a module or an iterable of tensors.
+        flat_grad: a 1-D tensor with one entry per parameter element, on the
+            parameters' device.
+        accumulate: add to the existing ``.grad`` (as ``backward()`` does) instead
+            of replacing it. Default: ``False``.
+
+    Example:
+        >>> w, b = torch.zeros(2, 2, requires_grad=True), torch.zeros(2, requires_grad=True)
+        >>> assign_grad([w, b], torch.arange(6.0))
+        >>> w.grad, b.grad
+        (tensor([[0., 1.],
+                [2., 3.]]), tensor([4., 5.]))
+    """
+    param_list = _as_param_list(params, allow_tensor=False, need_grad=False)
+    if not isinstance(flat_grad, Tensor) or flat_grad.dim() != 1:
+        raise TypeError(f"`flat_grad` must be a 1-D tensor, got {describe(flat_grad)}")
+    if not isinstance(accumulate, bool):
+        raise TypeError(f"`accumulate` must be a bool, got {describe(accumulate)}")
+    total = sum(p.numel() for p in param_list)
+    if flat_grad.numel() != total:
+        raise ValueError(
+            f"`flat_grad` has {flat_grad.numel()} entries but the parameters have {total}"
+        )
+    if flat_grad.device != param_list[0].device:
+        raise ValueError(
+            f"`flat_grad` is on {flat_grad.device} but the parameters are on {param_list[0].device}"
+        )
+    values = flat_grad.detach()
+    offset = 0
+    for p in param_list:
+        chunk = values[offset : offset + p.numel()].view_as(p).to(p.dtype)
+        if accumulate and p.grad is not None:
+            p.grad = p.grad.detach() + chunk
+        else:
+            p.grad = chunk.clone()
+        offset += p.numel()
+
+
+def _reachable(root: torch.autograd.graph.Node) -> tuple[set[int], list[object]]:
+    """ids of the leaves (via AccumulateGrad) and of the nodes reachable from ``root``.
+
+    Also returns the visited nodes, kept alive so that their ids stay valid while
+    the caller compares them with the ``grad_fn`` of non-leaf tensors.
+    """
     seen: set[int] = set()
+    nodes: list[object] = []
     leaves: set[int] = set()
     stack = [root]
     while stack:
@@ -174,17 +327,28 @@ def _reachable_leaves(root: torch.autograd.graph.Node) -> set[int]:
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
+        nodes.append(node)
         variable = getattr(node, "variable", None)
         if variable is not None:
             leaves.add(id(variable))
         stack.extend(next_node for next_node, _ in node.next_functions)
+    return leaves | seen, nodes
+
+
+def _reachable_leaves(root: torch.autograd.graph.Node) -> set[int]:
+    """ids of the leaf tensors whose AccumulateGrad node is reachable from ``root``."""
+    leaves: set[int] = set()
+    for node in _reachable(root)[1]:
+        variable = getattr(node, "variable", None)
+        if variable is not None:
+            leaves.add(id(variable))
     return leaves
 
 
 def assert_connected(
     loss: Tensor, params: Iterable[Tensor] | Mapping[str, Tensor] | nn.Module
 ) -> None:
-    """Check that ``loss`` has a graph and that every parameter can receive a gradient from it.
+    r"""Check that ``loss`` has a graph and that every parameter can receive a gradient from it.
 
     Two silent failures are caught before any training step is wasted:
 
@@ -212,7 +376,7 @@ def assert_connected(
         >>> assert_connected(cut, net)
         Traceback (most recent call last):
         ...
-        ValueError: `loss` has no graph (requires_grad=False), so no parameter can get a gradient from it. ...
+        ValueError: `loss` has no graph (requires_grad=False), so no parameter can get ...
     """
     if not isinstance(loss, Tensor):
         raise TypeError(f"`loss` must be a tensor, got {describe(loss)}")
@@ -228,7 +392,8 @@ def assert_connected(
         named = {f"params[{i}]": p for i, p in enumerate(params)}
     else:
         raise TypeError(
-            f"`params` must be a module, a mapping or an iterable of tensors, got {describe(params)}"
+            "`params` must be a module, a mapping or an iterable of tensors, "
+            f"got {describe(params)}"
         )
     if not named:
         raise ValueError("`params` is empty")
@@ -244,9 +409,14 @@ def assert_connected(
             "losses, .item(), .detach() or torch.no_grad(). Combine losses with + or "
             "torch.stack([...]).sum() to keep the graph."
         )
-    reached = _reachable_leaves(loss.grad_fn)
-    missing = [name for name, p in named.items() if id(p) not in reached]
+    reached, _alive = _reachable(loss.grad_fn)
+    missing = [
+        name
+        for name, p in named.items()
+        if id(p) not in reached and (p.grad_fn is None or id(p.grad_fn) not in reached)
+    ]
     frozen = [name for name, p in named.items() if not p.requires_grad]
+    # a non-leaf tensor (e.g. shared features) is reached when its grad_fn is in the graph
     if frozen:
         raise ValueError(f"parameters {frozen} have requires_grad=False and cannot be trained")
     if missing:

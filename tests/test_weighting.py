@@ -170,7 +170,7 @@ class TestPCGrad:
         (lambda: mlh.GradNorm(2, alpha=-1.0), ValueError, "`alpha` must be >= 0"),
         (lambda: mlh.GradNorm(2, lr=0.0), ValueError, "`lr` must be > 0"),
         (lambda: mlh.pcgrad(torch.ones(3)), TypeError, r"\(T, P\) floating-point"),
-        (lambda: mlh.pcgrad(torch.ones(2, 2), generator=0), TypeError, "`generator` must be"),
+        (lambda: mlh.pcgrad(torch.ones(2, 2), generator="0"), TypeError, "`generator` must be"),
     ],
 )
 def test_bad_inputs(make, error, match):

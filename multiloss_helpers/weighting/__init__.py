@@ -1,10 +1,46 @@
-"""Weighting strategies: one small module per method, weights computed apart from backward."""
+r"""Task-weighting strategies: one protocol (:class:`Weighting`), one small module per method.
+
+Adding a method: write ``multiloss_helpers/weighting/<method>.py`` with a
+:class:`Weighting` subclass, then add it to :data:`STRATEGIES` below (one line).
+The shared property tests (``tests/weighting_properties.py``) run on every entry,
+and a test fails for a subclass that is missing here.
+"""
 
 from __future__ import annotations
 
+from ..grads import assign_grad
+from ._base import EqualWeighting, FixedWeighting, Weighting
 from .dwa import DWA
 from .gradnorm import GradNorm
-from .pcgrad import assign_grad, pcgrad
+from .mgda import MGDA, mgda, min_norm_weights
+from .pareto import pareto_front
+from .pcgrad import PCGrad, pcgrad
 from .uncertainty import UncertaintyWeighting
 
-__all__ = ["DWA", "GradNorm", "UncertaintyWeighting", "assign_grad", "pcgrad"]
+#: Every registered strategy, in the order the book introduces them.
+STRATEGIES: tuple[type[Weighting], ...] = (
+    EqualWeighting,
+    FixedWeighting,
+    UncertaintyWeighting,
+    DWA,
+    GradNorm,
+    PCGrad,
+    MGDA,
+)
+
+__all__ = [
+    "DWA",
+    "STRATEGIES",
+    "EqualWeighting",
+    "FixedWeighting",
+    "GradNorm",
+    "MGDA",
+    "PCGrad",
+    "UncertaintyWeighting",
+    "Weighting",
+    "assign_grad",
+    "mgda",
+    "min_norm_weights",
+    "pareto_front",
+    "pcgrad",
+]

@@ -1,13 +1,32 @@
-"""What every weighting strategy shares: the number of tasks and input checks."""
+r"""The protocol every task-weighting strategy implements, and the checks they share.
+
+A strategy is a :class:`Weighting`: an ``nn.Module`` that knows the number of tasks
+:math:`T` and is driven from a training step by one call,
+
+.. code-block:: python
+
+    optimizer.zero_grad()
+    losses = torch.stack([loss_a, loss_b])  # the task losses, in task order
+    weights = weighting.backward(losses)  # leaves the gradients in .grad
+    optimizer.step()
+
+and, once per epoch, by ``weighting.epoch_end(epoch_mean_losses)``. ``weights`` has
+one meaning for every strategy: the multiplier that each task's loss gets in the
+step, rescaled to sum to :math:`T` (equal weighting is all ones).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .._validation import check_int, describe
+from ..grads import assign_grad, per_loss_grads
+
+__all__ = ["EqualWeighting", "FixedWeighting", "Weighting"]
 
 
 def check_num_tasks(num_tasks: Any) -> int:
@@ -16,17 +35,214 @@ def check_num_tasks(num_tasks: Any) -> int:
 
 
 def check_task_vector(values: Any, name: str, num_tasks: int, *, finite: bool = True) -> Tensor:
-    """A 1-D floating-point tensor with one entry per task."""
+    """A 1-D floating-point tensor with one entry per task.
+
+    The finiteness check needs the values on the host, so it runs for CPU tensors
+    only: on an accelerator it would stall every training step.
+    """
     if not isinstance(values, Tensor):
         raise TypeError(
             f"`{name}` must be a tensor with one entry per task, got {describe(values)}"
         )
     if values.shape != (num_tasks,):
         raise ValueError(
-            f"`{name}` must have shape ({num_tasks},), one entry per task, got {tuple(values.shape)}"
+            f"`{name}` must have shape ({num_tasks},), one entry per task, "
+            f"got {tuple(values.shape)}"
         )
     if not values.is_floating_point():
         raise TypeError(f"`{name}` must be floating point, got {values.dtype}")
-    if finite and not bool(torch.isfinite(values).all()):
-        raise ValueError(f"`{name}` must be finite, got {values.tolist()}")
+    if finite and values.device.type == "cpu" and not bool(torch.isfinite(values).all()):
+        raise ValueError(f"`{name}` must be finite, got {values.detach().tolist()}")
     return values
+
+
+def check_losses(losses: Any, num_tasks: int) -> Tensor:
+    """The ``(T,)`` task losses handed to :meth:`Weighting.backward`, with a graph."""
+    check_task_vector(losses, "losses", num_tasks)
+    if not losses.requires_grad:
+        raise ValueError(
+            "`losses` has no graph (requires_grad=False): stack the task losses with "
+            "torch.stack([...]) rather than torch.tensor([...]) or .item()"
+        )
+    return losses
+
+
+def rescale_to_num_tasks(multipliers: Tensor) -> Tensor:
+    """Multipliers rescaled to sum to ``T``: the one meaning of ``weights``."""
+    return multipliers * (multipliers.shape[0] / multipliers.sum())
+
+
+class Weighting(nn.Module):
+    r"""The protocol of a task-weighting strategy.
+
+    A training step hands the task losses, stacked in task order, to
+    :meth:`backward`, which computes the strategy's update and leaves the
+    gradients in ``.grad`` (accumulating, as ``Tensor.backward()`` does) of every
+    parameter the losses reach and of the strategy's own learnable parameters, so
+    that an optimiser holding them steps them. Once per epoch, :meth:`epoch_end`
+    receives the epoch's mean loss per task. The default :meth:`backward`
+    backpropagates
+
+    .. math::
+
+        \sum_{i=1}^{T} w_i L_i
+
+    with :math:`w` = :attr:`weights`. A strategy that changes gradients rather than
+    loss weights (PCGrad, MGDA) takes the shared parameters in its constructor,
+    operates on their per-task gradients only, and gives every other parameter
+    the plain gradient of the weighted sum, as LibMTL does.
+
+    **What ``weights`` means, for every strategy**: the multiplier that each task's
+    loss gets in the step, rescaled to sum to :math:`T`. Equal weighting is all
+    ones; a weight of 2 means twice the average multiplier.
+
+    To add a strategy: subclass :class:`Weighting` in its own module under
+    ``multiloss_helpers/weighting/``, then add the class to ``STRATEGIES`` in
+    ``multiloss_helpers/weighting/__init__.py``; the shared property tests then run
+    on it, and a test fails for a subclass that is not registered.
+
+    Args:
+        num_tasks: :math:`T`, the number of task losses.
+
+    Example:
+        >>> weighting = EqualWeighting(num_tasks=2)
+        >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+        >>> weighting.backward(torch.stack([w[0] ** 2, 3 * w[1]]))
+        tensor([1., 1.])
+        >>> w.grad
+        tensor([2., 3.])
+    """
+
+    num_tasks: int
+
+    def __init__(self, num_tasks: int) -> None:
+        super().__init__()
+        self.num_tasks = check_num_tasks(num_tasks)
+
+    @property
+    def weights(self) -> Tensor:
+        """The current weights, shape ``(T,)``, summing to :math:`T` (detached)."""
+        raise NotImplementedError(f"{type(self).__name__} must define `weights`")
+
+    def backward(self, losses: Tensor) -> Tensor:
+        """Backpropagate the strategy's combination of ``losses``; return the weights used.
+
+        Args:
+            losses: the ``(T,)`` task losses in task order, with their graph.
+
+        Returns:
+            The weights applied in this step (detached), shape ``(T,)``, in the
+            losses' dtype and on their device.
+        """
+        losses = check_losses(losses, self.num_tasks)
+        weights = self.weights.to(device=losses.device, dtype=losses.dtype)
+        (weights * losses).sum().backward()
+        return weights
+
+    def epoch_end(self, epoch_losses: Tensor) -> None:
+        """Receive the epoch's mean loss per task, shape ``(T,)`` (detached); a no-op here."""
+
+    def extra_repr(self) -> str:
+        return f"num_tasks={self.num_tasks}"
+
+
+class EqualWeighting(Weighting):
+    r"""Every task's loss with weight 1: the plain sum :math:`\sum_i L_i`.
+
+    The baseline every other strategy is compared with, driven through the same
+    protocol.
+
+    Args:
+        num_tasks: :math:`T`.
+
+    Example:
+        >>> EqualWeighting(num_tasks=3)
+        EqualWeighting(num_tasks=3)
+        >>> EqualWeighting(3).weights
+        tensor([1., 1., 1.])
+    """
+
+    @property
+    def weights(self) -> Tensor:
+        """All ones, shape ``(T,)``."""
+        return torch.ones(self.num_tasks)
+
+
+class FixedWeighting(Weighting):
+    r"""Fixed multipliers :math:`\sum_i c_i L_i`, e.g. weights tuned by hand or by a sweep.
+
+    The step uses ``multipliers`` as given; :attr:`weights` reports them rescaled
+    to sum to :math:`T`, as for every strategy.
+
+    Args:
+        multipliers: ``(T,)`` finite, non-negative multipliers with a positive sum
+            (a tensor or a sequence of floats); :math:`T` is its length.
+
+    Example:
+        >>> fixed = FixedWeighting([1.0, 3.0])
+        >>> fixed
+        FixedWeighting(multipliers=[1.0, 3.0])
+        >>> fixed.weights
+        tensor([0.5000, 1.5000])
+    """
+
+    multipliers: Tensor
+
+    def __init__(self, multipliers: Tensor | Iterable[float]) -> None:
+        if not isinstance(multipliers, Tensor):
+            try:
+                multipliers = torch.tensor([float(m) for m in multipliers])
+            except (TypeError, ValueError):
+                raise TypeError(
+                    "`multipliers` must be a tensor or a sequence of floats, "
+                    f"got {describe(multipliers)}"
+                ) from None
+        if multipliers.dim() != 1 or len(multipliers) == 0:
+            raise ValueError(
+                f"`multipliers` must be 1-D with one entry per task, got shape "
+                f"{tuple(multipliers.shape)}"
+            )
+        super().__init__(len(multipliers))
+        values = check_task_vector(multipliers.detach().cpu(), "multipliers", self.num_tasks)
+        if bool((values < 0).any()) or not bool(values.sum() > 0):
+            raise ValueError(
+                f"`multipliers` must be non-negative with a positive sum, got {values.tolist()}"
+            )
+        self.register_buffer("multipliers", multipliers.detach().clone().float())
+
+    @property
+    def weights(self) -> Tensor:
+        """The multipliers rescaled to sum to :math:`T`."""
+        return rescale_to_num_tasks(self.multipliers)
+
+    def backward(self, losses: Tensor) -> Tensor:
+        losses = check_losses(losses, self.num_tasks)
+        multipliers = self.multipliers.to(device=losses.device, dtype=losses.dtype)
+        (multipliers * losses).sum().backward()
+        return rescale_to_num_tasks(multipliers)
+
+    def extra_repr(self) -> str:
+        return f"multipliers={self.multipliers.tolist()}"
+
+
+def backward_with_shared(
+    losses: Tensor,
+    shared: list[Tensor],
+    weights: Tensor,
+    combine: Callable[[Tensor], Tensor],
+) -> None:
+    """Surgery on the shared parameters, the weighted sum's gradient everywhere else.
+
+    ``combine`` maps the ``(T, P)`` per-task gradients of ``shared`` to the
+    ``(P,)`` gradient they receive; it is added to their ``.grad``. Every other
+    parameter accumulates the gradient of ``(weights * losses).sum()``.
+    """
+    grads = per_loss_grads(losses, shared, retain_graph=True)
+    direction = combine(grads)
+    saved = [p.grad for p in shared]
+    for p in shared:
+        p.grad = None  # the weighted sum's gradient must not reach these
+    (weights * losses).sum().backward()
+    for p, grad in zip(shared, saved):
+        p.grad = grad
+    assign_grad(shared, direction, accumulate=True)

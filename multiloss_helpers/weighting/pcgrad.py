@@ -1,19 +1,34 @@
-"""PCGrad, gradient surgery (Yu et al. 2020), and writing a combined gradient back."""
+r"""PCGrad, gradient surgery (Yu et al. 2020): the function and the strategy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from .._validation import describe
+from .._validation import check_int, describe
+from ..grads import _as_param_list, _check_grad_matrix, _unit_rows, assign_grad
+from ._base import Weighting, backward_with_shared, check_losses
 
-__all__ = ["assign_grad", "pcgrad"]
+__all__ = ["PCGrad", "assign_grad", "pcgrad"]
 
 
-def pcgrad(grads: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-    """Project away the conflicting part of each task's gradient, then sum.
+def _as_generator(generator: Any) -> torch.Generator:
+    if generator is None:
+        return torch.Generator().manual_seed(0)
+    if isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, bool) or not isinstance(generator, int):
+        raise TypeError(
+            f"`generator` must be a torch.Generator, an int seed or None, got {describe(generator)}"
+        )
+    return torch.Generator().manual_seed(check_int(generator, "generator", minimum=0))
+
+
+def pcgrad(grads: Tensor, *, generator: torch.Generator | int | None = None) -> Tensor:
+    r"""Project away the conflicting part of each task's gradient, then sum.
 
     For each task :math:`i`, visiting the other tasks :math:`j` in a random order,
     whenever the (already projected) :math:`g_i` conflicts with the original
@@ -21,21 +36,29 @@ def pcgrad(grads: Tensor, *, generator: torch.Generator | None = None) -> Tensor
 
     .. math::
 
-        g_i \\leftarrow g_i - \\frac{\\min(g_i \\cdot g_j, 0)}{\\lVert g_j \\rVert^2} \\, g_j
+        g_i \leftarrow g_i - \frac{\min(g_i \cdot g_j, 0)}{\lVert g_j \rVert^2} \, g_j
 
     and the projected gradients are summed. Gradients that do not conflict are
     left alone, so with no conflict at all the result is the plain sum. From Yu et
     al. 2020, "Gradient Surgery for Multi-Task Learning",
-    `arXiv:2001.06782 <https://arxiv.org/abs/2001.06782>`_ (Algorithm 1). The
-    conflict test is a ``min`` rather than an ``if``, so no value goes back to
-    the host, and the projections run on the :math:`T \times T` Gram matrix of the
-    gradients (every projected gradient is a combination of the original ones), so
-    the cost is one matrix product plus :math:`O(T^3)` scalar work rather than
-    :math:`T^2` passes over the :math:`P` entries.
+    `arXiv:2001.06782 <https://arxiv.org/abs/2001.06782>`_ (Algorithm 1).
+
+    Every projected gradient is a combination of the original ones, so the
+    projections run on the :math:`T \times T` matrix of cosines between the
+    normalised gradients: one matrix product plus :math:`O(T^3)` scalar work
+    instead of :math:`T^2` passes over the :math:`P` entries. Normalising first
+    keeps float32 and float16 gradients of any finite size free of overflow;
+    the work is done in float32 (float64 stays float64), the result is returned
+    in the input's dtype. The conflict test is a ``min`` rather than an ``if``,
+    so no value goes back to the host.
 
     Args:
         grads: ``(T, P)`` per-task gradients, e.g. from :func:`per_loss_grads`.
-        generator: for the random order of the projections.
+        generator: the source of the random order: a ``torch.Generator`` (a new
+            order on every call), an int seed, or ``None`` for seed 0 (the same
+            order on every call, reproducible in every process; torch's global
+            generator is never used). With two tasks the order does not matter.
+            Default: ``None``.
 
     Returns:
         The combined gradient, shape ``(P,)``; write it into the parameters with
@@ -48,50 +71,74 @@ def pcgrad(grads: Tensor, *, generator: torch.Generator | None = None) -> Tensor
     """
     if not isinstance(grads, Tensor) or grads.dim() != 2 or not grads.is_floating_point():
         raise TypeError(f"`grads` must be a (T, P) floating-point tensor, got {describe(grads)}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"`generator` must be a torch.Generator or None, got {describe(generator)}")
+    _check_grad_matrix(grads)
+    gen = _as_generator(generator)
     num_tasks = grads.shape[0]
-    # Every projected gradient stays a combination of the original ones,
-    # g_i' = sum_j c_ij g_j, so the dot products the algorithm needs all come from
-    # the T x T Gram matrix: one matrix product instead of T^2 passes over P entries.
-    gram = (grads @ grads.T).double()
-    squared_norms = gram.diagonal().clamp_min(torch.finfo(torch.float64).tiny)
-    coeffs = torch.eye(num_tasks, dtype=torch.float64, device=grads.device)
+    # g_i = norm_i * u_i; every projected gradient stays a combination of the unit
+    # rows, g_i' = sum_j a_ij u_j, so every dot product comes from the cosines.
+    unit, norms = _unit_rows(grads)
+    cosines = unit @ unit.T
+    squared = cosines.diagonal().clamp_min(torch.finfo(cosines.dtype).tiny)  # 0 for a zero row
+    coeffs = torch.diag(norms)
     for i in range(num_tasks):
-        order = torch.randperm(num_tasks, generator=generator).tolist()
+        order = torch.randperm(num_tasks, generator=gen, device=gen.device).tolist()
         for j in order:
             if j == i:
                 continue
-            dot = coeffs[i] @ gram[:, j]  # = g_i' . g_j
-            coeffs[i, j] -= torch.clamp(dot, max=0.0) / squared_norms[j]
-    return coeffs.sum(dim=0).to(grads.dtype) @ grads
+            dot = coeffs[i] @ cosines[:, j]  # = g_i' . u_j
+            coeffs[i, j] -= torch.clamp(dot, max=0.0) / squared[j]
+    return (coeffs.sum(dim=0) @ unit).to(grads.dtype)
 
 
-def assign_grad(params: Iterable[Tensor], flat_grad: Tensor) -> None:
-    """Write a flat gradient into the ``.grad`` of each parameter, in order.
+class PCGrad(Weighting):
+    r"""PCGrad as a :class:`Weighting`: gradient surgery on the shared parameters.
 
-    The inverse of flattening and concatenating: the first ``p.numel()``
-    entries go to the first parameter, and so on. Use it after a method that
-    combines per-task gradients (such as :func:`pcgrad`) and before
-    ``optimizer.step()``.
+    :meth:`backward` computes the per-task gradients of the ``shared``
+    parameters, combines them with :func:`pcgrad` (a new random order at every
+    step, drawn from this strategy's own generator) and adds the result to their
+    ``.grad``; every other parameter (the task heads) gets the plain gradient of
+    :math:`\sum_i L_i`, as in LibMTL.
+
+    **Weights.** Surgery is not a reweighting: the projected gradient is a
+    combination of the task gradients whose coefficients differ per pair of
+    tasks, and no weight vector reproduces it. :attr:`weights` therefore reports
+    all ones, the multipliers that the non-shared parameters get.
+
+    Args:
+        num_tasks: :math:`T`.
+        shared: the shared parameters (e.g. ``model.shared_parameters()``): an
+            iterable of tensors, not a single tensor.
+        seed: seeds the generator of the projection order. Default: ``0``.
 
     Example:
-        >>> w, b = torch.zeros(2, 2, requires_grad=True), torch.zeros(2, requires_grad=True)
-        >>> assign_grad([w, b], torch.arange(6.0))
-        >>> w.grad, b.grad
-        (tensor([[0., 1.],
-                [2., 3.]]), tensor([4., 5.]))
+        >>> shared = torch.nn.Linear(2, 2)
+        >>> heads = torch.nn.Linear(2, 2)
+        >>> strategy = PCGrad(2, shared=shared.parameters(), seed=0)
+        >>> out = heads(shared(torch.ones(4, 2)))
+        >>> strategy.backward(torch.stack([out[:, 0].mean(), -out[:, 0].mean()]))
+        tensor([1., 1.])
     """
-    params = list(params)
-    if not isinstance(flat_grad, Tensor) or flat_grad.dim() != 1:
-        raise TypeError(f"`flat_grad` must be a 1-D tensor, got {describe(flat_grad)}")
-    total = sum(p.numel() for p in params)
-    if flat_grad.numel() != total:
-        raise ValueError(
-            f"`flat_grad` has {flat_grad.numel()} entries but the parameters have {total}"
+
+    def __init__(
+        self, num_tasks: int, *, shared: Iterable[Tensor] | nn.Module, seed: int = 0
+    ) -> None:
+        super().__init__(num_tasks)
+        self.shared = _as_param_list(shared, "shared", allow_tensor=False)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.generator = torch.Generator().manual_seed(self.seed)
+
+    @property
+    def weights(self) -> Tensor:
+        """All ones: the surgery is not a reweighting (see the class docstring)."""
+        return torch.ones(self.num_tasks)
+
+    def backward(self, losses: Tensor) -> Tensor:
+        losses = check_losses(losses, self.num_tasks)
+        weights = torch.ones(self.num_tasks, device=losses.device, dtype=losses.dtype)
+        backward_with_shared(
+            losses, self.shared, weights, lambda grads: pcgrad(grads, generator=self.generator)
         )
-    offset = 0
-    for p in params:
-        chunk = flat_grad[offset : offset + p.numel()].view_as(p).to(p.dtype)
-        p.grad = chunk.clone()
-        offset += p.numel()
+        return weights
+
+    def extra_repr(self) -> str:
+        return f"num_tasks={self.num_tasks}, seed={self.seed}, shared=<{len(self.shared)} tensors>"
