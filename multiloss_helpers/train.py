@@ -540,8 +540,8 @@ def _validate(run: _Run, loader: Iterable[Batch]) -> dict[str, Tensor]:
 def _end_epoch(run: _Run, train_means: dict[str, Tensor], epoch: int, val_loader: Any) -> None:
     run.history.log_epoch(train_means, epoch=epoch, split="train")
     if run.weighting is not None:
-        names = [n for n in train_means if n != "total" and not n.startswith("weight/")]
-        run.weighting.epoch_end(torch.stack([train_means[n] for n in names]))
+        tasks = [n.removeprefix("weight/") for n in train_means if n.startswith("weight/")]
+        run.weighting.epoch_end(torch.stack([train_means[task] for task in tasks]))
     if val_loader is not None:
         run.history.log_epoch(_validate(run, val_loader), epoch=epoch, split="val")
 
