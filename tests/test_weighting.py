@@ -170,7 +170,7 @@ class TestPCGrad:
         net = torch.nn.Linear(3, 2)
         flat = torch.randn(sum(p.numel() for p in net.parameters()))
         mlh.assign_grad(net.parameters(), flat)
-        torch.testing.assert_close(torch.cat([p.grad.flatten() for p in net.parameters()]), flat)
+        torch.testing.assert_close(mlh.flat_grad(net), flat)
         with pytest.raises(ValueError, match="has 3 entries but the parameters have 8"):
             mlh.assign_grad(net.parameters(), torch.zeros(3))
 
@@ -468,6 +468,14 @@ class TestGradNormRegressions:
         shared, losses = self._losses(torch.float64)
         weights = mlh.GradNorm(2).update(losses, [shared])
         assert weights.dtype == torch.float64
+
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+    def test_low_precision_keeps_a_float32_state(self, dtype):
+        shared, losses = self._losses(dtype)
+        gradnorm = mlh.GradNorm(2)
+        weights = gradnorm.update(losses, [shared])
+        assert weights.dtype == dtype and gradnorm.loss_weights.dtype == torch.float32
+        assert torch.isfinite(gradnorm.exp_avg_sq).all()
 
     def test_refuses_a_single_tensor_for_the_parameters(self):
         shared, losses = self._losses()
