@@ -122,7 +122,7 @@ def per_loss_grads(
         params: the parameters (an iterable, a module, or ``named_parameters()``
             as a dict), or a single tensor such as shared features.
         retain_graph: keep the graph after the last loss too, e.g. to call
-            ``backward()`` afterwards.
+            ``backward()`` afterwards. Default: ``False``.
 
     Returns:
         A ``(T, P)`` tensor, ``P`` the total number of elements in ``params``,

@@ -197,7 +197,9 @@ class LossHistory:
 
         Columns: ``level`` (``"step"`` or ``"epoch"``), ``split``, ``epoch``,
         ``step`` (the global step index; for epoch rows, the number of steps
-        taken by the end of that epoch), ``component`` and ``value``.
+        taken by the end of that epoch), ``component`` and ``value``. Task
+        weights logged by :func:`~multiloss_helpers.fit` with ``weighting=`` are
+        rows whose component is ``weight/<task>``.
         """
         import pandas as pd
 

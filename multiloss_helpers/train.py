@@ -9,6 +9,7 @@ hooks that callbacks and a weighting strategy plug into.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -500,8 +501,8 @@ def _train_step(run: _Run, batch: Batch, epoch: int, step: int) -> tuple[dict[st
     r"""One optimizer step; returns the logged record and the batch size."""
     batch = _to_device(batch, run.device)
     total, components = unpack_loss(run.loss_fn(run.model, batch))
-    if run.check_each_step and not bool(torch.isfinite(total)):
-        raise _non_finite(float(total), step, epoch, applied=False)
+    if run.check_each_step and not math.isfinite(float(total.detach())):
+        raise _non_finite(float(total.detach()), step, epoch, applied=False)
     run.optimizer.zero_grad(set_to_none=True)
     weights = _backward(run, total, components)
     if run.max_grad_norm is not None:
@@ -540,8 +541,8 @@ def _validate(run: _Run, loader: Iterable[Batch]) -> dict[str, Tensor]:
 def _end_epoch(run: _Run, train_means: dict[str, Tensor], epoch: int, val_loader: Any) -> None:
     run.history.log_epoch(train_means, epoch=epoch, split="train")
     if run.weighting is not None:
-        names = [n for n in train_means if n != "total" and not n.startswith("weight/")]
-        run.weighting.epoch_end(torch.stack([train_means[n] for n in names]))
+        tasks = [n.removeprefix("weight/") for n in train_means if n.startswith("weight/")]
+        run.weighting.epoch_end(torch.stack([train_means[task] for task in tasks]))
     if val_loader is not None:
         run.history.log_epoch(_validate(run, val_loader), epoch=epoch, split="val")
 
@@ -570,7 +571,9 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[Callable[[int], 
     if seed is None:
         yield lambda epoch: None
         return
-    devices = [device] if device.type == "cuda" else []
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices):
         yield lambda epoch: torch.manual_seed(hash((seed, epoch)) & (2**63 - 1))
 

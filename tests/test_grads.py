@@ -110,8 +110,155 @@ def test_grad_cosine_properties():
 
 
 def test_grad_cosine_zero_gradient_is_zero_not_nan():
-    c = mlh.grad_cosine(torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
-    assert torch.isfinite(c).all() and c[0, 1] == 0 and c[0, 0] == 1
+    c = mlh.grad_cosine(torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]))
+    assert torch.isfinite(c).all() and c[0, 1] == 0 and c[0, 2] == 0
+    torch.testing.assert_close(c.diagonal(), torch.ones(3))  # the documented diagonal
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-12, 1.0, 1e20, 1e30])
+def test_grad_cosine_does_not_depend_on_scale(scale):
+    base = torch.tensor([[1.0, 2.0, -1.0], [2.0, 4.0, -2.0], [-1.0, 0.5, 3.0]])
+    want = mlh.grad_cosine(base.double())
+    got = mlh.grad_cosine(base * scale)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), want, rtol=0, atol=1e-6)
+    assert got[0, 1] == pytest.approx(1.0)  # parallel gradients, however small or large
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_grad_cosine_dtypes(dtype):
+    g = torch.tensor([[3.0, 4.0], [4.0, -3.0], [-3.0, -4.0]], dtype=dtype)
+    c = mlh.grad_cosine(g)
+    assert c.dtype == dtype
+    torch.testing.assert_close(c[0], torch.tensor([1.0, 0.0, -1.0], dtype=dtype))
+
+
+def test_per_loss_grads_keeps_each_parameters_precision():
+    w64 = torch.tensor([1.0 + 1e-12, 2.0], dtype=torch.float64, requires_grad=True)
+    w32 = torch.ones(2, requires_grad=True)
+    loss = (w64**2).sum() + w32.sum().double()
+    grads = mlh.per_loss_grads([loss], [w32, w64])
+    assert grads.dtype == torch.float64  # promoted, not the first parameter's float32
+    torch.testing.assert_close(grads[0, 2:], 2 * w64.detach(), rtol=0, atol=0)
+
+
+def test_per_loss_grads_device_mismatch_is_named():
+    w = torch.ones(2, requires_grad=True)
+    v = torch.ones(2, device="meta", requires_grad=True)
+    with pytest.raises(ValueError, match=r"must all be on one device, got cpu .* and meta"):
+        mlh.per_loss_grads([(w * 2).sum()], [w, v])
+
+
+class TestFlatAndAssignGrad:
+    def test_flat_grad_concatenates_with_zeros_for_none(self):
+        net = nn.Linear(2, 1)
+        net(torch.ones(3, 2)).sum().backward()
+        net.bias.grad = None
+        torch.testing.assert_close(mlh.flat_grad(net), torch.tensor([3.0, 3.0, 0.0]))
+        torch.testing.assert_close(mlh.flat_grad(net.parameters()), mlh.flat_grad(net))
+
+    def test_flat_grad_promotes_mixed_dtypes_and_is_a_copy(self):
+        a = torch.zeros(2, requires_grad=True)
+        b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        a.grad, b.grad = torch.ones(2), torch.full((1,), 1 + 1e-12, dtype=torch.float64)
+        flat = mlh.flat_grad([a, b])
+        assert flat.dtype == torch.float64 and flat[2] == 1 + 1e-12
+        flat.zero_()
+        assert a.grad.sum() == 2
+
+    def test_flat_grad_refuses_a_single_tensor(self):
+        with pytest.raises(TypeError, match="`params` must be an iterable of tensors"):
+            mlh.flat_grad(torch.ones(3, requires_grad=True))
+
+    def test_assign_grad_round_trip_and_accumulate(self):
+        net = nn.Linear(3, 2)
+        flat = torch.randn(8)
+        mlh.assign_grad(net, flat)
+        torch.testing.assert_close(mlh.flat_grad(net), flat)
+        mlh.assign_grad(net, flat, accumulate=True)
+        torch.testing.assert_close(mlh.flat_grad(net), 2 * flat)
+
+    def test_assign_grad_leaves_no_graph(self):
+        w = torch.zeros(3, requires_grad=True)
+        source = torch.ones(3, requires_grad=True)
+        mlh.assign_grad([w], source * 2)
+        assert w.grad.grad_fn is None and not w.grad.requires_grad
+        torch.testing.assert_close(w.grad, torch.full((3,), 2.0))
+
+    def test_assign_grad_follows_each_parameters_dtype(self):
+        a = torch.zeros(2, requires_grad=True)
+        b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        mlh.assign_grad([a, b], torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+        assert a.grad.dtype == torch.float32 and b.grad.dtype == torch.float64
+
+    @pytest.mark.parametrize(
+        ("flat", "error", "match"),
+        [
+            (torch.zeros(3), ValueError, "has 3 entries but the parameters have 8"),
+            (torch.zeros(2, 4), TypeError, "must be a 1-D tensor"),
+            (torch.zeros(8, device="meta"), ValueError, "is on meta but the parameters are on cpu"),
+        ],
+    )
+    def test_assign_grad_bad_inputs(self, flat, error, match):
+        with pytest.raises(error, match=match):
+            mlh.assign_grad(nn.Linear(3, 2), flat)
+        with pytest.raises(TypeError, match="`accumulate` must be a bool"):
+            mlh.assign_grad(nn.Linear(3, 2), torch.zeros(8), accumulate=1)
+
+
+class TestPCGradRegressions:
+    @pytest.mark.parametrize(
+        ("dtype", "scale"), [(torch.float32, 1e20), (torch.float16, 1e3), (torch.bfloat16, 1e20)]
+    )
+    def test_huge_gradients_give_the_scaled_answer(self, dtype, scale):
+        g = torch.tensor([[1.0, 0.0, 0.5], [-1.0, 1.0, 0.0], [0.3, -2.0, 1.0]])
+        want = mlh.pcgrad(g.double(), generator=1) * scale
+        got = mlh.pcgrad((g * scale).to(dtype), generator=1)
+        assert got.dtype == dtype and torch.isfinite(got).all()
+        torch.testing.assert_close(got.double(), want, rtol=1e-2, atol=0)
+
+    def test_tiny_gradients(self):
+        g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]]) * 1e-30
+        torch.testing.assert_close(mlh.pcgrad(g), torch.tensor([0.5, 1.5]) * 1e-30)
+
+    def test_no_float64_inside_for_float32(self, monkeypatch):
+        seen = []
+        original = torch.Tensor.to
+
+        def spy(self, *args, **kwargs):
+            seen.extend(a for a in (*args, *kwargs.values()) if a is torch.float64)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, "to", spy)
+        mlh.pcgrad(torch.randn(3, 5))
+        assert not seen  # MPS has no float64
+
+    def test_default_order_does_not_use_the_global_generator(self):
+        g = torch.randn(5, 8)
+        g[1] = -g[0] + 0.1 * torch.randn(8)
+        torch.manual_seed(1)
+        a = mlh.pcgrad(g)
+        torch.manual_seed(2)
+        b = mlh.pcgrad(g)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(
+            mlh.pcgrad(g, generator=3), mlh.pcgrad(g, generator=torch.Generator().manual_seed(3))
+        )
+
+
+class TestAssertConnectedNonLeaf:
+    def test_non_leaf_tensor_that_is_reached_passes(self):
+        net = nn.Linear(3, 2)
+        features = torch.tanh(net(torch.randn(4, 3)))
+        mlh.assert_connected(features.pow(2).sum(), [features])
+        mlh.assert_connected(features.pow(2).sum(), {"features": features, "weight": net.weight})
+
+    def test_non_leaf_tensor_that_is_not_reached_is_named(self):
+        net = nn.Linear(3, 2)
+        features = net(torch.randn(4, 3))
+        other = features * 2
+        with pytest.raises(ValueError, match=r"does not reach 1 of 2 parameters: \['other'\]"):
+            mlh.assert_connected(features.sum(), {"features": features, "other": other})
 
 
 @pytest.mark.parametrize(

@@ -44,3 +44,44 @@ def test_bad_argument():
         mlh.seed_everything(1.0)
     with pytest.raises(ValueError, match="`seed` must be >= 0"):
         mlh.seed_everything(-3)
+
+
+_DROPOUT_RUN = """
+import torch, torch.nn.functional as F
+import multiloss_helpers as mlh
+torch.set_num_threads(1)
+
+def dropout_run(seed_fit):
+    data = mlh.make_multitask_data(64, n_features=4, seed=0)
+    net = mlh.MultiHeadNet(4, {"reg": 1}, hidden=(8,), dropout=0.5, seed=0)
+    loss_fn = lambda m, b: F.mse_loss(m(b["x"])["reg"], b["y_reg"])
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    history = mlh.fit(net, loss_fn, mlh.BatchLoader(data, 16, seed=0), opt, epochs=2,
+                      progress=False, seed=seed_fit)
+    return history.steps()
+"""
+
+
+def test_dropout_runs_are_the_same_in_another_process():
+    """torch seeds its global generator per process: seed_everything or fit(seed=) fix it."""
+    import os
+    import subprocess
+    import sys
+
+    namespace: dict = {}
+    exec(_DROPOUT_RUN, namespace)
+    mlh.seed_everything(3)
+    here_global = namespace["dropout_run"](None)
+    here_fit = namespace["dropout_run"](11)
+    script = (
+        _DROPOUT_RUN
+        + "mlh.seed_everything(3)\nprint(repr(dropout_run(None)))\n"
+        + "print(repr(dropout_run(11)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    ).stdout.splitlines()
+    assert eval(out[0]) == here_global
+    assert eval(out[1]) == here_fit
+    assert here_global != here_fit

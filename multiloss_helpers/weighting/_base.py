@@ -135,9 +135,17 @@ class Weighting(nn.Module):
             losses' dtype and on their device.
         """
         losses = check_losses(losses, self.num_tasks)
-        weights = self.weights.to(device=losses.device, dtype=losses.dtype)
+        weights = self.step_weights(losses)
         (weights * losses).sum().backward()
         return weights
+
+    def step_weights(self, losses: Tensor) -> Tensor:
+        """The weights :meth:`backward` applies, on the losses' device and in their dtype.
+
+        Override it to build them there directly: a copy from the host at every
+        step would make an accelerator wait.
+        """
+        return self.weights.to(device=losses.device, dtype=losses.dtype)
 
     def epoch_end(self, epoch_losses: Tensor) -> None:
         """Receive the epoch's mean loss per task, shape ``(T,)`` (detached); a no-op here."""
@@ -166,6 +174,9 @@ class EqualWeighting(Weighting):
     def weights(self) -> Tensor:
         """All ones, shape ``(T,)``."""
         return torch.ones(self.num_tasks)
+
+    def step_weights(self, losses: Tensor) -> Tensor:
+        return torch.ones(self.num_tasks, device=losses.device, dtype=losses.dtype)
 
 
 class FixedWeighting(Weighting):
@@ -217,7 +228,9 @@ class FixedWeighting(Weighting):
 
     def backward(self, losses: Tensor) -> Tensor:
         losses = check_losses(losses, self.num_tasks)
-        multipliers = self.multipliers.to(device=losses.device, dtype=losses.dtype)
+        if self.multipliers.device != losses.device:  # once, not a copy per step
+            self.multipliers = self.multipliers.to(losses.device)
+        multipliers = self.multipliers.to(losses.dtype)
         (multipliers * losses).sum().backward()
         return rescale_to_num_tasks(multipliers)
 

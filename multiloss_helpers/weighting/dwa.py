@@ -84,6 +84,13 @@ class DWA(Weighting):
         weights = self.num_tasks * torch.softmax(-gap, dim=0)
         return weights.to(last.dtype)
 
+    def step_weights(self, losses: Tensor) -> Tensor:
+        if self._weights is None:
+            return torch.ones(self.num_tasks, device=losses.device, dtype=losses.dtype)
+        if self._weights.device != losses.device:  # once, not a copy per step
+            self._weights = self._weights.to(losses.device)
+        return self._weights.to(losses.dtype, copy=True)
+
     def epoch_end(self, epoch_losses: Tensor) -> None:
         """Record the epoch's mean loss per task (:meth:`step`)."""
         self.step(epoch_losses)

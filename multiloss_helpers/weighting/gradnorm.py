@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_float
-from ..grads import _as_param_list, per_loss_grads
+from ..grads import _as_param_list, _unit_rows, per_loss_grads
 from ._base import Weighting, check_losses, check_task_vector
 
 __all__ = ["GradNorm"]
@@ -38,9 +38,10 @@ class GradNorm(Weighting):
     The step on the weights is an Adam step (torch's defaults: betas 0.9, 0.999,
     eps 1e-8) whose state lives in this module's buffers, so it is kept across
     calls, moved by ``.to(device)`` and saved in ``state_dict()``. The weights
-    follow the device and dtype of the losses. :math:`L_i(0)` is the first call's
-    losses: they must be positive (checked for CPU tensors only, as a check on an
-    accelerator would stall every step).
+    follow the device and dtype of the losses (lower precisions keep a float32
+    state and get their weights in their own dtype). :math:`L_i(0)` is the first
+    call's losses: they must be positive (checked for CPU tensors only, as a check
+    on an accelerator would stall every step).
 
     Two ways to drive it:
 
@@ -102,9 +103,13 @@ class GradNorm(Weighting):
         return self.loss_weights.clone()
 
     def _follow(self, losses: Tensor) -> None:
-        """Move the weights and the Adam state to the losses' device and dtype (kept)."""
-        if self.loss_weights.device != losses.device or self.loss_weights.dtype != losses.dtype:
-            self.to(device=losses.device, dtype=losses.dtype)
+        """Move the weights and the Adam state to the losses' device and dtype (kept).
+
+        Low-precision losses keep a float32 state: Adam's ``eps`` vanishes in float16.
+        """
+        dtype = torch.promote_types(losses.dtype, torch.float32)
+        if self.loss_weights.device != losses.device or self.loss_weights.dtype != dtype:
+            self.to(device=losses.device, dtype=dtype)
 
     def update(self, losses: Tensor, shared_params: Iterable[Tensor] | nn.Module) -> Tensor:
         """One GradNorm step on the weights; returns the weights to use for this step.
@@ -127,13 +132,13 @@ class GradNorm(Weighting):
             self.initial_losses = current.clone()
         elif current.device.type == "cpu" and bool((current < 0).any()):
             raise ValueError(f"`losses` must be non-negative, got {current.tolist()}")
-        grad_norms = per_loss_grads(losses, params, retain_graph=True).norm(dim=1)
-        grad_norms = grad_norms.to(losses.dtype)
+        grads = per_loss_grads(losses, params, retain_graph=True)
+        grad_norms = _unit_rows(grads)[1].to(self.loss_weights.dtype)  # no overflow
         norms = self.loss_weights * grad_norms
-        rate = current / self.initial_losses.to(current.device)
+        rate = current.to(norms.dtype) / self.initial_losses.to(norms)
         target = norms.mean() * (rate / rate.mean()) ** self.alpha
         self._adam_step(torch.sign(norms - target) * grad_norms)
-        return self.weights
+        return self.weights.to(losses.dtype)
 
     @torch.no_grad()
     def _adam_step(self, grad: Tensor) -> None:

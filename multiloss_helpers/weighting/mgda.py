@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -12,6 +13,9 @@ from ..grads import _as_param_list, _check_grad_matrix, _unit_rows
 from ._base import Weighting, backward_with_shared, check_losses
 
 __all__ = ["MGDA", "mgda", "min_norm_weights"]
+
+
+_RIDGE = 1e-8  # relative to the largest squared gradient norm, which is 1 here
 
 
 def _project_to_simplex(v: Tensor) -> Tensor:
@@ -34,8 +38,62 @@ def _min_norm_two(gram: Tensor) -> Tensor:
     return torch.stack([gamma, 1 - gamma])
 
 
+def _affine_min_norm(gram: np.ndarray) -> np.ndarray:
+    """The weights summing to 1 (of any sign) of the min-norm point of the affine hull."""
+    size = len(gram)
+    system = np.ones((size + 1, size + 1))
+    system[:size, :size] = gram
+    system[size, size] = 0.0
+    rhs = np.zeros(size + 1)
+    rhs[size] = 1.0
+    solution = np.linalg.lstsq(system, rhs, rcond=None)[0][:size]
+    return solution / solution.sum()
+
+
+def _min_norm_active_set(gram: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
+    """Wolfe's min-norm-point algorithm (1976) in weight space, on the host in float64.
+
+    Exact up to rounding in a finite number of steps: each major cycle adds the
+    vertex that most violates the optimality condition, each minor cycle moves to
+    the affine minimum of the active vertices or drops the first one that reaches 0.
+    """
+    num_tasks = len(gram)
+    start = int(np.argmin(np.diag(gram)))
+    weights = np.zeros(num_tasks)
+    weights[start] = 1.0
+    active = [start]
+    threshold = tol * float(np.diag(gram).max())
+    for _ in range(max_iter):
+        product = gram @ weights
+        candidate = int(np.argmin(product))
+        if product[candidate] >= weights @ product - threshold or candidate in active:
+            break
+        active.append(candidate)
+        for _ in range(num_tasks + 1):  # minor cycles: at most one drop per active vertex
+            affine = _affine_min_norm(gram[np.ix_(active, active)])
+            current = weights[active]
+            if (affine > 1e-12).all():
+                weights[:] = 0.0
+                weights[active] = affine
+                break
+            falling = affine < current
+            if not falling.any():
+                break
+            step = np.min(current[falling] / (current[falling] - affine[falling]))
+            moved = current + min(step, 1.0) * (affine - current)
+            weights[:] = 0.0
+            weights[active] = np.clip(moved, 0.0, None)
+            active = [i for i in active if weights[i] > 1e-12]
+            weights /= weights.sum()
+    return weights
+
+
 def _min_norm_many(gram: Tensor, max_iter: int, tol: float) -> Tensor:
-    """Accelerated projected gradient (FISTA with restart) on ``w @ gram @ w`` over the simplex."""
+    """Accelerated projected gradient (FISTA with restart) on ``w @ gram @ w`` over the simplex.
+
+    A fixed number of iterations that never reads a value back: the method for
+    accelerators, where a data-dependent loop would wait for the device.
+    """
     num_tasks = gram.shape[0]
     w = torch.full((num_tasks,), 1.0 / num_tasks, dtype=gram.dtype, device=gram.device)
     # the step 1 / L with L = 2 * largest eigenvalue, from a few power iterations
@@ -45,22 +103,17 @@ def _min_norm_many(gram: Tensor, max_iter: int, tol: float) -> Tensor:
         v = v / v.norm().clamp_min(torch.finfo(gram.dtype).tiny)
     step = 1.0 / (2.02 * (v @ gram @ v).clamp_min(torch.finfo(gram.dtype).tiny))
     y, momentum, value = w, 1.0, w @ gram @ w
-    on_cpu = gram.device.type == "cpu"
-    for i in range(max_iter):
+    for _ in range(max_iter):
         w_next = _project_to_simplex(y - 2 * step * (gram @ y))
         value_next = w_next @ gram @ w_next
         momentum_next = (1 + (1 + 4 * momentum**2) ** 0.5) / 2
         extrapolated = w_next + ((momentum - 1) / momentum_next) * (w_next - w)
         y = torch.where(value_next > value, w_next, extrapolated)  # restart when it rises
         w, value, momentum = w_next, value_next, momentum_next
-        if on_cpu and i % 10 == 9:  # the stopping test reads values: on the CPU only
-            product = gram @ w
-            if float(value - product.min()) <= tol * float(gram.diagonal().max()):
-                break
     return w
 
 
-def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-6) -> Tensor:
+def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) -> Tensor:
     r"""The weights on the simplex whose combination of the gradients has the smallest norm.
 
     .. math::
@@ -82,19 +135,25 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-6) -
     float64). With :math:`T = 2` the weights are exact:
     :math:`w_0 = \operatorname{clip}\bigl((g_1 - g_0) \cdot g_1 /
     \lVert g_0 - g_1 \rVert^2, 0, 1\bigr)` (``0.5`` for equal gradients). With more
-    tasks they come from an accelerated projected-gradient method on the simplex
-    (FISTA with restart; Sener & Koltun use Frank-Wolfe on the same problem,
-    which converges more slowly here). On the CPU it stops when
-    :math:`\lVert d \rVert^2 - \min_i g_i \cdot d` falls below ``tol`` times the
-    largest squared gradient norm; on an accelerator it runs ``max_iter``
-    iterations, so that nothing waits for the host. NaN and inf are refused for
-    CPU tensors.
+    tasks, for CPU tensors, Wolfe's min-norm-point algorithm (1976, an active-set
+    method, exact in finitely many steps) runs on the host in float64 and stops
+    when :math:`\lVert d \rVert^2 - \min_i g_i \cdot d` is below ``tol`` times the
+    largest squared gradient norm. On an accelerator, where a data-dependent loop
+    would wait for the device at every step, ``max_iter`` iterations of an
+    accelerated projected-gradient method (FISTA with restart) run on the device
+    instead; Sener & Koltun use Frank-Wolfe on the same problem, which converges
+    more slowly. A ridge of :math:`10^{-8}` times the largest squared norm on the
+    Gram matrix makes the weights unique where several give the same direction:
+    the most even ones win (identical gradients share their weight equally), so
+    permuting the tasks permutes the weights. NaN and inf are refused for CPU
+    tensors.
 
     Args:
         grads: ``(T, P)`` per-task gradients, e.g. from :func:`per_loss_grads`.
-        max_iter: the most iterations for :math:`T > 2`. Default: ``200``.
-        tol: the relative optimality gap at which the CPU iterations stop.
-            Default: ``1e-6``.
+        max_iter: for :math:`T > 2`: the most cycles on the CPU, the number of
+            iterations on an accelerator. Default: ``200``.
+        tol: the relative optimality gap at which the CPU method stops.
+            Default: ``1e-12``.
 
     Returns:
         The weights, shape ``(T,)``, non-negative, summing to 1, in the input's dtype.
@@ -120,10 +179,16 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-6) -
     gram = (unit @ unit.T) * scaled[:, None] * scaled[None, :]
     if num_tasks == 2:
         return _min_norm_two(gram).to(grads.dtype)
+    # a tiny ridge makes the minimiser unique: among equally short combinations,
+    # the most even weights (identical gradients share their weight equally)
+    gram = gram + _RIDGE * torch.eye(num_tasks, dtype=gram.dtype, device=gram.device)
+    if gram.device.type == "cpu":
+        exact = _min_norm_active_set(gram.double().numpy(), max_iter, tol)
+        return torch.from_numpy(exact).to(grads.dtype)
     return _min_norm_many(gram, max_iter, tol).to(grads.dtype)
 
 
-def mgda(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-6) -> Tensor:
+def mgda(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) -> Tensor:
     r"""The MGDA direction: the min-norm element of the convex hull of the gradients.
 
     .. math::
@@ -138,7 +203,7 @@ def mgda(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-6) -> Tensor:
     Args:
         grads: ``(T, P)`` per-task gradients.
         max_iter: as in :func:`min_norm_weights`. Default: ``200``.
-        tol: as in :func:`min_norm_weights`. Default: ``1e-6``.
+        tol: as in :func:`min_norm_weights`. Default: ``1e-12``.
 
     Returns:
         The direction, shape ``(P,)``, in the input's dtype; write it into the
