@@ -89,24 +89,32 @@ def _run(args, cwd):
     return done
 
 
-def _solution_lines(notebook):
-    lines = []
-    for cell in notebook["cells"]:
-        inside = False
-        for line in _source(cell).splitlines():
-            if line.strip() == make_assignments.BEGIN:
-                inside = True
-            elif line.strip() == make_assignments.END:
-                inside = False
-            elif inside and line.strip():
-                lines.append(line.strip())
+def _solution_lines(cell):
+    lines, inside = [], False
+    for line in _source(cell).splitlines():
+        if line.strip() == make_assignments.BEGIN:
+            inside = True
+        elif line.strip() == make_assignments.END:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
     return lines
 
 
 def _assert_no_solution(released, original):
-    text = {line.strip() for c in released["cells"] for line in _source(c).splitlines()}
-    leaked = [line for line in _solution_lines(original) if line in text]
-    assert not leaked, leaked
+    """No line of a solution region is left in the released answer cell of the same id."""
+    answers = {
+        _nbgrader(c)["grade_id"]: c for c in original["cells"] if _nbgrader(c).get("solution")
+    }
+    assert len(answers) >= 2
+    for cell in released["cells"]:
+        grade_id = _nbgrader(cell).get("grade_id")
+        if grade_id in answers:
+            text = {line.strip() for line in _source(cell).splitlines()}
+            leaked = [line for line in _solution_lines(answers.pop(grade_id)) if line in text]
+            assert not leaked, leaked
+    assert not answers, f"answer cells missing from the release: {sorted(answers)}"
+    assert make_assignments.BEGIN not in json.dumps(released)
 
 
 @pytest.fixture(scope="module")
