@@ -10,7 +10,7 @@ BENCH_STAMP := $(VENV)/.bench-requirements.stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test test-package test-notebooks lab bench assignments clean
+.PHONY: help setup book test test-package test-notebooks test-grading lab bench assignments clean
 
 help:
 	@echo "make book   build the executed HTML book into _build/html"
@@ -18,6 +18,7 @@ help:
 	@echo "make lab    open Jupyter Lab on book/"
 	@echo "make bench  print the benchmark ratios"
 	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
+	@echo "make test-grading run nbgrader end to end (generate, autograde) on two chapters"
 	@echo "make clean  remove _build, caches and .venv"
 
 # The environment is rebuilt only when requirements.txt or pyproject.toml change.
@@ -52,6 +53,15 @@ bench: $(BENCH_STAMP)
 
 assignments: $(STAMP)
 	$(BIN)/python scripts/make_assignments.py book _build/assignments
+
+# nbgrader is a test-only dependency: installed here, never by requirements.txt.
+GRADING_STAMP := $(VENV)/.grading-requirements.stamp
+$(GRADING_STAMP): requirements-grading.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-grading.txt
+	@touch $(GRADING_STAMP)
+
+test-grading: $(GRADING_STAMP)
+	MLH_TEST_GRADING=1 $(BIN)/python -m pytest tests/test_grading.py
 
 clean:
 	rm -rf _build .pytest_cache .jupyter_cache $(VENV) *.egg-info

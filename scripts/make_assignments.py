@@ -1,25 +1,49 @@
-"""Write student notebooks: every solution region replaced by a stub, outputs cleared.
+"""Write student notebooks (no solutions), or nbgrader source notebooks, from the book's.
 
-Usage: python scripts/make_assignments.py [SOURCE_DIR] [OUTPUT_DIR]
-(defaults: book and _build/assignments; `make assignments` runs it).
+Usage:
+    python scripts/make_assignments.py [SOURCE] [OUTPUT]                   student copies
+    python scripts/make_assignments.py --nbgrader-source [SOURCE] [OUTPUT] nbgrader sources
 
-In each code cell tagged ``solution``, the lines from ``### BEGIN SOLUTION`` to
-``### END SOLUTION`` (nbgrader's markers) become one ``raise NotImplementedError``
-at the same indentation, so the scaffolding around them (a function signature, a
-docstring) stays. The markdown cells that open and close the book's hidden
-solution blocks are dropped; checks and everything else are kept.
+SOURCE is a folder of notebooks (default: book) and OUTPUT a folder (default:
+_build/assignments); `make assignments` writes the student copies.
+
+Both kinds read as plain Jupyter notebooks: the markdown cells that open and close the book's
+hidden solution blocks (``{solution-start}``, ``{solution-end}``) are dropped, and each
+``{exercise}`` directive becomes a Markdown heading ("Exercise 1", ...) followed by its text,
+so the prompts read well in Jupyter and Colab. Outputs are cleared. The cells get the
+nbgrader metadata of scripts/nbgrader_cells.py (answer cells, graded check cells, ids).
+
+- A *student copy* also replaces, in each code cell tagged ``solution``, the lines from
+  ``### BEGIN SOLUTION`` to ``### END SOLUTION`` with nbgrader's stub (``# YOUR CODE HERE``
+  and ``raise NotImplementedError()``) at the marker's indentation, so the scaffolding around
+  them (a signature, a docstring) stays. It is the notebook ``nbgrader generate_assignment``
+  releases from the matching nbgrader source, cell for cell (tests/test_grading.py checks).
+- An *nbgrader source* keeps the solutions between their markers: put it in an nbgrader
+  course's ``source/<assignment>/`` and run ``nbgrader generate_assignment <assignment>``.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import re
 import sys
 from pathlib import Path
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-STUB = 'raise NotImplementedError("Exercise: replace this line with your solution")'
+# nbgrader's own code stub (ClearSolutions.code_stub for Python), so that the two agree.
+STUB_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
+STUB = "\n".join(STUB_LINES)
 GATE = re.compile(r"\{solution-(start|end)\}")
+FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}(?P<title>.*)$")
+
+_spec = importlib.util.spec_from_file_location(
+    "nbgrader_cells", Path(__file__).resolve().with_name("nbgrader_cells.py")
+)
+assert _spec and _spec.loader
+nbgrader_cells = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(nbgrader_cells)
 
 
 def _source(cell: dict) -> str:
@@ -28,7 +52,7 @@ def _source(cell: dict) -> str:
 
 
 def strip_solutions(source: str) -> str:
-    """Replace each marked region of ``source`` with a stub at the marker's indentation."""
+    """Replace each marked region of ``source`` with the stub at the marker's indentation."""
     out, inside = [], False
     for line in source.splitlines():
         stripped = line.strip()
@@ -36,7 +60,8 @@ def strip_solutions(source: str) -> str:
             if inside:
                 raise ValueError("nested `### BEGIN SOLUTION` markers")
             inside = True
-            out.append(line[: len(line) - len(line.lstrip())] + STUB)
+            indent = line[: len(line) - len(line.lstrip())]
+            out.extend(indent + stub for stub in STUB_LINES)
         elif stripped == END:
             if not inside:
                 raise ValueError("`### END SOLUTION` without a matching BEGIN")
@@ -48,46 +73,125 @@ def strip_solutions(source: str) -> str:
     return "\n".join(out)
 
 
-def student_notebook(notebook: dict) -> tuple[dict, int]:
-    """The student version of a notebook and the number of solution cells stubbed."""
-    cells, stubbed = [], 0
+def exercise_markdown(source: str, number: int) -> str:
+    """An ``{exercise}`` directive cell as plain Markdown: a heading, then the text.
+
+    The directive's options (``:label:``, ``:class:``...) are dropped; the body is kept as
+    it is, up to the last line that closes the directive's fence. Text around the directive
+    stays. A cell without an exercise directive is returned unchanged.
+    """
+    lines = source.splitlines()
+    start = next((i for i, line in enumerate(lines) if FENCE_OPEN.match(line)), None)
+    if start is None:
+        return source
+    match = FENCE_OPEN.match(lines[start])
+    assert match
+    fence, title = match["fence"], match["title"].strip()
+    closes = [i for i in range(start + 1, len(lines)) if lines[i].strip() == fence]
+    end = closes[-1] if closes else len(lines)
+    body = lines[start + 1 : end]
+    while body and re.match(r"^:[\w-]+:", body[0]):
+        body = body[1:]
+    while body and not body[0].strip():
+        body = body[1:]
+    heading = f"### Exercise {number}" + (f": {title}" if title else "")
+    bold = re.match(r"^\*\*(?P<name>.+?)\*\*\s*(?P<rest>.*)$", body[0]) if body else None
+    if bold and not title:
+        heading = f"### Exercise {number}: {bold['name']} {bold['rest']}".rstrip()
+        body = body[1:]
+        while body and not body[0].strip():
+            body = body[1:]
+    return "\n".join([*lines[:start], heading, "", *body, *lines[end + 1 :]]).rstrip("\n")
+
+
+def _plain_cells(notebook: dict) -> list[dict]:
+    """The cells with gates dropped, exercises as Markdown and outputs cleared (copies)."""
+    cells, number = [], 0
     for cell in notebook["cells"]:
-        if cell["cell_type"] == "markdown" and GATE.search(_source(cell)):
+        source = _source(cell)
+        if cell["cell_type"] == "markdown" and GATE.search(source):
             continue
-        cell = dict(cell)
+        cell = copy.deepcopy(cell)
+        if cell["cell_type"] == "markdown" and any(
+            FENCE_OPEN.match(line) for line in source.splitlines()
+        ):
+            number += 1
+            cell["source"] = exercise_markdown(source, number)
         if cell["cell_type"] == "code":
-            if "solution" in cell.get("metadata", {}).get("tags", []):
-                source = _source(cell)
-                if BEGIN not in source:
-                    raise ValueError("a cell tagged `solution` has no `### BEGIN SOLUTION` marker")
-                cell["source"] = strip_solutions(source)
-                stubbed += 1
             cell["outputs"] = []
             cell["execution_count"] = None
         cells.append(cell)
-    return {**notebook, "cells": cells}, stubbed
+    return cells
 
 
-def make_assignments(source_dir: Path, output_dir: Path) -> dict[str, int]:
-    """Write a student version of every notebook in ``source_dir``; return the stub counts."""
+def _with_nbgrader_metadata(notebook: dict) -> dict:
+    """``notebook`` with the metadata of scripts/nbgrader_cells.py, as a plain dict."""
+    import nbformat
+
+    nb = nbformat.reads(json.dumps(notebook), as_version=4)
+    nbgrader_cells.process(nb)
+    return json.loads(nbformat.writes(nb))
+
+
+def nbgrader_source(notebook: dict) -> dict:
+    """The nbgrader source version of a book notebook (solutions kept, between markers)."""
+    tagged = _with_nbgrader_metadata(notebook)
+    return {**tagged, "cells": _plain_cells(tagged)}
+
+
+def student_notebook(notebook: dict) -> tuple[dict, int]:
+    """The student version of a notebook and the number of solution cells stubbed."""
+    source = nbgrader_source(notebook)
+    stubbed = 0
+    for cell in source["cells"]:
+        if cell["cell_type"] == "code" and "solution" in cell.get("metadata", {}).get("tags", []):
+            text = _source(cell)
+            if BEGIN not in text:
+                raise ValueError("a cell tagged `solution` has no `### BEGIN SOLUTION` marker")
+            cell["source"] = strip_solutions(text)
+            stubbed += 1
+    return source, stubbed
+
+
+def _write(notebook: dict, path: Path) -> None:
+    import nbformat
+
+    path.write_text(nbformat.writes(nbformat.from_dict(notebook)) + "\n")
+
+
+def make_assignments(
+    source_dir: Path, output_dir: Path, *, nbgrader: bool = False
+) -> dict[str, int]:
+    """Write a student (or nbgrader source) version of every notebook in ``source_dir``.
+
+    Returns the number of exercise answer cells per notebook.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for path in sorted(source_dir.glob("*.ipynb")):
-        notebook, stubbed = student_notebook(json.loads(path.read_text()))
-        (output_dir / path.name).write_text(
-            json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
-        )
-        counts[path.name] = stubbed
+        original = json.loads(path.read_text())
+        if nbgrader:
+            notebook = nbgrader_source(original)
+            count = sum(
+                "solution" in c.get("metadata", {}).get("tags", []) for c in notebook["cells"]
+            )
+        else:
+            notebook, count = student_notebook(original)
+        _write(notebook, output_dir / path.name)
+        counts[path.name] = count
     return counts
 
 
 def main(argv: list[str]) -> int:
-    source = Path(argv[1]) if len(argv) > 1 else Path("book")
-    output = Path(argv[2]) if len(argv) > 2 else Path("_build/assignments")
-    counts = make_assignments(source, output)
-    for name, stubbed in counts.items():
-        print(f"{name}: {stubbed} exercise stub(s)")
-    print(f"student notebooks written to {output.resolve()}")
+    args = [a for a in argv[1:] if a != "--nbgrader-source"]
+    nbgrader = len(args) != len(argv) - 1
+    source = Path(args[0]) if args else Path("book")
+    output = Path(args[1]) if len(args) > 1 else Path("_build/assignments")
+    counts = make_assignments(source, output, nbgrader=nbgrader)
+    kind = "nbgrader source" if nbgrader else "student"
+    for name, count in counts.items():
+        print(f"{name}: {count} exercise(s)")
+    print(f"{kind} notebooks written to {output.resolve()}")
     return 0
 
 

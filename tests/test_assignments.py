@@ -12,11 +12,17 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "make_assignments", ROOT / "scripts" / "make_assignments.py"
-)
-make_assignments = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_assignments)
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_assignments = _load("make_assignments")
+nbgrader_cells = _load("nbgrader_cells")
 
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 
@@ -77,9 +83,10 @@ def test_student_notebooks_contain_no_solution_line(path, student_dir):
         student_lines = {line.strip() for line in _source(student).splitlines()}
         leaked = [line for line in _marked_lines(_source(original)) if line in student_lines]
         assert not leaked, f"{path.name}: solution lines left in the student copy: {leaked}"
-        assert make_assignments.STUB in _source(student)
+        assert make_assignments.STUB_LINES[1] in _source(student)
     text = (student_dir / path.name).read_text()
     assert make_assignments.BEGIN not in text and "{solution-start}" not in text
+    assert "{exercise}" not in text and "### Exercise 1: " in text
     nb = json.loads(text)
     assert all(c.get("outputs", []) == [] for c in nb["cells"] if c["cell_type"] == "code")
 
@@ -89,7 +96,7 @@ def test_scaffolding_around_the_markers_stays():
         'def f(x):\n    """Doc."""\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n'
     )
     assert make_assignments.strip_solutions(source) == (
-        'def f(x):\n    """Doc."""\n    ' + make_assignments.STUB
+        'def f(x):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError()'
     )
     with pytest.raises(ValueError, match="without a matching END"):
         make_assignments.strip_solutions("### BEGIN SOLUTION\nx = 1\n")
@@ -118,3 +125,37 @@ def test_a_student_notebook_stops_at_the_first_stub(student_dir):
     stub_cell, name = errors[-1]
     assert name == "NotImplementedError"
     assert "mlh.exercises.check_mean_squared_error" in stub_cell.source
+
+
+def test_an_exercise_directive_becomes_plain_markdown():
+    source = (
+        "Intro.\n\n```{exercise}\n:label: ex-1\n:class: x\n\n**Title** (easy, 5 minutes)\n\n"
+        "Text with code:\n\n```python\nx = 1\n```\n\nMore text.\n```\nAfter."
+    )
+    assert make_assignments.exercise_markdown(source, 2) == (
+        "Intro.\n\n### Exercise 2: Title (easy, 5 minutes)\n\nText with code:\n\n"
+        "```python\nx = 1\n```\n\nMore text.\nAfter."
+    )
+    assert make_assignments.exercise_markdown("No exercise.", 1) == "No exercise."
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nbgrader_metadata_script_is_idempotent_and_complete(path, tmp_path):
+    copy = tmp_path / path.name
+    copy.write_text(path.read_text())
+    totals = nbgrader_cells.process_file(copy)
+    first = copy.read_text()
+    assert nbgrader_cells.process_file(copy) == totals and copy.read_text() == first
+    nb = nbformat.read(copy, as_version=4)
+    nbformat.validate(nb)
+    ids = [c.id for c in nb.cells]
+    assert len(set(ids)) == len(ids)
+    graded = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(graded) >= 2 and len(answers) >= 2 and len(totals) >= 2
+    assert all(g["points"] in (1, 2, 3) and g["locked"] for g in graded)
+    assert all("solution" in c.metadata.tags and c.id.endswith("-answer") for c in answers)
+    grade_ids = [c.metadata.nbgrader["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(set(grade_ids)) == len(grade_ids)
+    marked = [c for c in nb.cells if make_assignments.BEGIN in c.source]
+    assert all(c.metadata.get("nbgrader", {}).get("solution") for c in marked)

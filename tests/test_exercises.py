@@ -546,3 +546,12 @@ def test_hints_never_contain_the_solution(capsys):
             message = getattr(ex, name)(bad).message
             assert not any(word in message for word in giveaways), (name, message)
     capsys.readouterr()
+
+
+def test_expect_number_accepts_a_finding_within_tolerance_only():
+    from multiloss_helpers.exercises import _harness as h
+
+    assert h.expect_number(torch.tensor([0.31]), 0.3, "recall", abs_tol=0.02) == pytest.approx(0.31)
+    for bad, part in ((0.5, "not what"), (float("nan"), "not finite"), ([0.3], "one number")):
+        with pytest.raises(h.Hint, match=part):
+            h.expect_number(bad, 0.3, "recall", abs_tol=0.02)

@@ -23,12 +23,15 @@ Example:
 from __future__ import annotations
 
 from . import combining, foundations, imbalance, pitfalls, weighting
-from ._harness import CheckResult  # noqa: F401
+from ._harness import CheckResult
 from .combining import *  # noqa: F403
 from .foundations import *  # noqa: F403
 from .imbalance import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
 from .weighting import *  # noqa: F403
+
+# Documented (and cross-referenced) as multiloss_helpers.exercises.CheckResult.
+CheckResult.__module__ = __name__
 
 __all__ = sorted(
     [

@@ -12,7 +12,8 @@ The probes below make a check strict:
 - :func:`count_backward` counts the backward passes an answer runs;
 - :func:`grads_of` and :func:`expect_grads` compare gradients (finite, right, and reaching
   the inputs, so that answers computed under ``no_grad`` or on detached tensors fail);
-- :func:`expect_close` compares values with a hint on failure.
+- :func:`expect_close` compares values with a hint on failure, and :func:`expect_number`
+  compares a reported finding with the check's own measurement (investigation exercises).
 
 Hints say *what* is wrong (which input, which property), never the solution.
 """
@@ -20,6 +21,7 @@ Hints say *what* is wrong (which input, which property), never the solution.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ __all__ = [
     "expect",
     "expect_close",
     "expect_grads",
+    "expect_number",
     "forbid",
     "gen",
     "grads_of",
@@ -119,6 +122,29 @@ def expect_close(
         f"{hint}: your value is not finite (NaN or inf) where the right one is",
     )
     expect(close(got, want, rtol=rtol, atol=atol), f"{hint}: your value is wrong")
+
+
+def expect_number(
+    got: Any, want: float, hint: str, *, rel_tol: float = 0.0, abs_tol: float = 0.0
+) -> float:
+    r"""Raise :class:`Hint` unless ``got`` is a finite real number (a Python number or a
+    one-element tensor) within ``rel_tol`` or ``abs_tol`` of ``want``; return it as a float.
+
+    For investigation exercises: the learner runs an experiment and reports a number that
+    the check compares with its own measurement, within a tolerance the spread supports.
+    """
+    is_number = isinstance(got, (int, float)) and not isinstance(got, bool)
+    expect(
+        is_number or (isinstance(got, Tensor) and got.numel() == 1),
+        f"{hint}: report one number, got {describe(got)}",
+    )
+    value = float(got)
+    expect(math.isfinite(value), f"{hint}: your number is not finite ({value})")
+    expect(
+        math.isclose(value, want, rel_tol=rel_tol, abs_tol=abs_tol),
+        f"{hint}: your number {value:.4g} is not what the experiment gives",
+    )
+    return value
 
 
 def grads_of(output: Any, inputs: Sequence[Tensor], what: str) -> list[Tensor]:
