@@ -213,13 +213,16 @@ class FixedWeighting(Weighting):
                 f"`multipliers` must be 1-D with one entry per task, got shape "
                 f"{tuple(multipliers.shape)}"
             )
+        if not multipliers.is_floating_point() and multipliers.dtype != torch.bool:
+            multipliers = multipliers.float()  # integer multipliers such as [1, 3]
         super().__init__(len(multipliers))
         values = check_task_vector(multipliers.detach().cpu(), "multipliers", self.num_tasks)
         if bool((values < 0).any()) or not bool(values.sum() > 0):
             raise ValueError(
                 f"`multipliers` must be non-negative with a positive sum, got {values.tolist()}"
             )
-        self.register_buffer("multipliers", multipliers.detach().clone().float())
+        dtype = torch.promote_types(multipliers.dtype, torch.float32)
+        self.register_buffer("multipliers", multipliers.detach().to(dtype, copy=True))
 
     @property
     def weights(self) -> Tensor:
