@@ -399,6 +399,12 @@ class TestUncertaintyProtocol:
         torch.testing.assert_close(weighting.log_vars.grad, torch.tensor([0.25, -1.5]))
 
 
+def test_uncertainty_device_mismatch_is_named():
+    losses = torch.ones(2, device="meta", requires_grad=True)
+    with pytest.raises(ValueError, match="are on meta but the log-variances are on cpu"):
+        mlh.UncertaintyWeighting(2)(losses)
+
+
 class TestDWARegressions:
     def test_keeps_a_copy_of_the_callers_tensor(self):
         dwa = mlh.DWA(2)

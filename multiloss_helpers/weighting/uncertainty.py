@@ -62,6 +62,12 @@ class UncertaintyWeighting(Weighting):
     def forward(self, losses: Tensor) -> Tensor:
         """The weighted total, differentiable in the losses and in the log-variances."""
         check_task_vector(losses, "losses", self.num_tasks)
+        if losses.device != self.log_vars.device:
+            raise ValueError(
+                f"`losses` are on {losses.device} but the log-variances are on "
+                f"{self.log_vars.device}: move the weighting with .to(device) before "
+                "building the optimiser"
+            )
         log_vars = self.log_vars.to(losses.dtype)
         return (0.5 * torch.exp(-log_vars) * losses + 0.5 * log_vars).sum()
 
