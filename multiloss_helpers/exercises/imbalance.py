@@ -2,9 +2,11 @@ r"""Checks for the exercises of the Imbalanced data part (chapters 8 and 9)."""
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -26,6 +28,7 @@ __all__ = [
     "check_balanced_weights",
     "check_binary_focal",
     "check_multiclass_focal",
+    "check_rare_class_absence",
 ]
 
 
@@ -229,4 +232,63 @@ def check_multiclass_focal(fn: Callable[[Tensor, Tensor, float], Tensor]) -> Che
         fn,
         trials,
         "values and gradients right, finite up to 1e4 for every gamma",
+    )
+
+
+# ------------------------------------------------------- investigation, chapter 8
+def _absence_probability(n: int, k: int, batch_size: int) -> float:
+    r"""P(a batch of ``batch_size`` drawn without replacement from ``n`` samples, ``k`` of
+    them rare, holds no rare sample): :math:`\prod_{i<B} (n - k - i) / (n - i)`."""
+    if batch_size > n - k:
+        return 0.0
+    return math.exp(sum(math.log((n - k - i) / (n - i)) for i in range(batch_size)))
+
+
+def check_rare_class_absence(
+    shares: Any, target: Tensor, *, rare_class: int, tolerance: float = 0.05
+) -> CheckResult:
+    r"""Investigation: ``shares`` maps each batch size you tried (at least three, among
+    them 32, 128 and 512) to the share of full shuffled mini-batches of ``target`` that
+    held no sample of ``rare_class``, measured over several epochs.
+
+    The check compares each share with the exact probability for batches drawn without
+    replacement, within ``tolerance`` (absolute), and checks that the share falls as the
+    batch grows.
+    """
+
+    def trials() -> None:
+        expect(
+            isinstance(shares, Mapping) and len(shares) >= 3,
+            f"report a dict {{batch_size: share}} with at least three batch sizes, "
+            f"got {describe(shares)}",
+        )
+        missing = {32, 128, 512} - set(shares)
+        expect(not missing, f"batch sizes {sorted(missing)} are missing from your dict")
+        n = int(target.numel())
+        k = int((target == rare_class).sum())
+        for batch_size in sorted(shares):
+            share = shares[batch_size]
+            expect(
+                isinstance(share, (int, float)) and 0 <= float(share) <= 1,
+                f"the share for batch size {batch_size} should be a number in [0, 1], "
+                f"got {share!r}",
+            )
+            want = _absence_probability(n, k, int(batch_size))
+            expect(
+                abs(float(share) - want) <= tolerance,
+                f"for batch size {batch_size} your share {float(share):.3f} is off by more "
+                f"than {tolerance}: count the batches that hold NO sample of class "
+                f"{rare_class}, over several epochs, and divide by the number of batches",
+            )
+        ordered = [float(shares[b]) for b in sorted(shares)]
+        expect(
+            all(a >= b - tolerance for a, b in itertools.pairwise(ordered)),
+            "your shares should fall (or stay level) as the batch grows",
+        )
+
+    return run_check(
+        "rare_class_absence",
+        lambda: shares,
+        trials,
+        "the shares match the chance that a batch draws no rare sample",
     )
