@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_int, describe
-from ..grads import assign_grad, per_loss_grads
+from ..grads import assign_grad, flat_grad
 
 __all__ = ["EqualWeighting", "FixedWeighting", "Weighting"]
 
@@ -239,23 +239,24 @@ class FixedWeighting(Weighting):
 
 
 def backward_with_shared(
-    losses: Tensor,
-    shared: list[Tensor],
-    weights: Tensor,
-    combine: Callable[[Tensor], Tensor],
+    losses: Tensor, shared: list[Tensor], combine: Callable[[Tensor], Tensor]
 ) -> None:
-    """Surgery on the shared parameters, the weighted sum's gradient everywhere else.
+    r"""Surgery on the shared parameters, the plain sum's gradient everywhere else.
 
-    ``combine`` maps the ``(T, P)`` per-task gradients of ``shared`` to the
-    ``(P,)`` gradient they receive; it is added to their ``.grad``. Every other
-    parameter accumulates the gradient of ``(weights * losses).sum()``.
+    One backward pass per task (as LibMTL does): every parameter accumulates
+    the gradient of :math:`\sum_i L_i`, except ``shared``, whose per-task
+    gradients are collected as the rows of a ``(T, P)`` matrix and replaced by
+    ``combine(rows)``, added to their ``.grad``.
     """
-    grads = per_loss_grads(losses, shared, retain_graph=True)
-    direction = combine(grads)
     saved = [p.grad for p in shared]
-    for p in shared:
-        p.grad = None  # the weighted sum's gradient must not reach these
-    (weights * losses).sum().backward()
+    rows = []
+    last = len(losses) - 1
+    for i, loss in enumerate(losses.unbind()):
+        for p in shared:
+            p.grad = None
+        loss.backward(retain_graph=i < last)
+        rows.append(flat_grad(shared))
+    direction = combine(torch.stack(rows))
     for p, grad in zip(shared, saved):
         p.grad = grad
     assign_grad(shared, direction, accumulate=True)

@@ -265,14 +265,13 @@ class MGDA(Weighting):
 
     def backward(self, losses: Tensor) -> Tensor:
         losses = check_losses(losses, self.num_tasks)
-        ones = torch.ones(self.num_tasks, device=losses.device, dtype=losses.dtype)
         found: list[Tensor] = []
 
         def combine(grads: Tensor) -> Tensor:
             found.append(min_norm_weights(grads, max_iter=self.max_iter))
             return found[0].to(grads.dtype) @ grads
 
-        backward_with_shared(losses, self.shared, ones, combine)
+        backward_with_shared(losses, self.shared, combine)
         weights = (self.num_tasks * found[0]).to(device=losses.device, dtype=losses.dtype)
         self.last_weights = weights.detach().clone()
         return weights

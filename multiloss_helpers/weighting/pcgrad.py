@@ -134,11 +134,10 @@ class PCGrad(Weighting):
 
     def backward(self, losses: Tensor) -> Tensor:
         losses = check_losses(losses, self.num_tasks)
-        weights = torch.ones(self.num_tasks, device=losses.device, dtype=losses.dtype)
         backward_with_shared(
-            losses, self.shared, weights, lambda grads: pcgrad(grads, generator=self.generator)
+            losses, self.shared, lambda grads: pcgrad(grads, generator=self.generator)
         )
-        return weights
+        return torch.ones(self.num_tasks, device=losses.device, dtype=losses.dtype)
 
     def extra_repr(self) -> str:
         return f"num_tasks={self.num_tasks}, seed={self.seed}, shared=<{len(self.shared)} tensors>"
