@@ -2,6 +2,7 @@ r"""Checks for the exercises of the Beyond fixed weights part (chapters 10 and 1
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable
 
@@ -26,6 +27,7 @@ from ._harness import (
 
 __all__ = [
     "check_autocast_losses",
+    "check_gradient_scale",
     "check_pcgrad_two",
     "check_shard",
     "check_uncertainty_total",
@@ -174,4 +176,68 @@ def check_autocast_losses(
 
     return run_check(
         "autocast_losses", fn, trials, "both losses in float32, computed under bfloat16 autocast"
+    )
+
+
+# ------------------------------------------------------ investigation, chapter 10
+def _trunk_norm_ratio(model: nn.Module, batch: dict[str, Tensor], scale: float) -> float:
+    """||grad of the scaled-target MSE|| / ||grad of the CE|| on the shared parameters."""
+    out = model(batch["x"])
+    losses = [
+        F.cross_entropy(out["cls"], batch["y_cls"]),
+        F.mse_loss(out["reg"], scale * batch["y_reg"]),
+    ]
+    shared = list(model.shared_parameters())
+    norms = [
+        torch.cat([g.flatten() for g in torch.autograd.grad(loss, shared, retain_graph=True)])
+        .double()
+        .norm()
+        for loss in losses
+    ]
+    return float(norms[1] / norms[0])
+
+
+def check_gradient_scale(
+    ratios: object, model: nn.Module, batch: dict[str, Tensor], *, rtol: float = 0.02
+) -> CheckResult:
+    r"""Investigation: ``ratios`` maps each target scale ``k`` you tried (at least 1, 3,
+    10 and 30) to the ratio of the regression loss's gradient norm to the classification
+    loss's, on ``model``'s shared parameters, for ``batch`` with the regression target
+    multiplied by ``k``.
+
+    The check recomputes each ratio on the same model and batch (within ``rtol``) and
+    checks that it grows with ``k``.
+    """
+
+    def trials() -> None:
+        expect(
+            isinstance(ratios, dict) and {1, 3, 10, 30} <= set(ratios),
+            "report a dict {k: ratio} for at least k = 1, 3, 10 and 30, "
+            f"got {describe(ratios)}"
+            + (f" with keys {sorted(ratios)}" if isinstance(ratios, dict) else ""),
+        )
+        for k in sorted(ratios):  # type: ignore[union-attr]
+            got = ratios[k]
+            expect(
+                isinstance(got, (int, float)) and got > 0,
+                f"the ratio for k={k} should be a positive number, got {got!r}",
+            )
+            want = _trunk_norm_ratio(model, batch, float(k))
+            expect(
+                abs(float(got) - want) <= rtol * want,
+                f"for k={k} your ratio {float(got):.4g} is off: divide the regression "
+                "gradient's norm by the classification gradient's, on the shared "
+                "parameters only, with the target (not the prediction) scaled",
+            )
+        values = [float(ratios[k]) for k in sorted(ratios)]
+        expect(
+            all(a < b for a, b in itertools.pairwise(values)),
+            "your ratios should grow with k",
+        )
+
+    return run_check(
+        "gradient_scale",
+        lambda: ratios,
+        trials,
+        "the trunk's gradient ratio grows with the target's scale, as measured",
     )
