@@ -309,6 +309,7 @@ def _collect(
 
 def _stop(processes: list[Any]) -> None:
     """Terminate, then kill, every worker still alive, and reap them all."""
+    processes = [process for process in processes if process.pid is not None]  # started
     for process in processes:
         if process.is_alive():
             process.terminate()
@@ -378,10 +379,10 @@ def launch(
                 args=(rank, nprocs, port, worker, args, sender),
                 name=f"mlh-launch-{rank}",
             )
+            processes.append(process)  # before start(): an interrupt inside it is cleaned up
+            receivers.append(receiver)
             process.start()
             sender.close()  # the worker holds the only writing end: EOF when it dies
-            processes.append(process)
-            receivers.append(receiver)
         results, failures = _collect(processes, receivers, deadline)
         if failures:
             raise _worker_error(failures, nprocs)

@@ -43,12 +43,15 @@ def _raise_before_a_collective(rank, world_size):
     return tensor
 
 
-def _exit_hard(rank, world_size, code):
-    os._exit(code)
-
-
-def _kill_self(rank, world_size):
-    os.kill(os.getpid(), signal.SIGKILL)
+def _exit_then_kill(rank, world_size):
+    if rank == 0:
+        dist.barrier()  # every connection is up
+        os._exit(3)
+    try:
+        dist.barrier()
+        dist.barrier()  # rank 0 is gone: the connection is reset
+    finally:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _unpicklable_result(rank, world_size):
@@ -196,17 +199,12 @@ def test_the_failing_worker_is_reported_not_its_peer():
     assert _no_children_left()
 
 
-@pytest.mark.parametrize(
-    "worker, args, match, exitcode",
-    [
-        (_exit_hard, (3,), "exited with code 3", 3),
-        (_kill_self, (), "was killed by signal SIGKILL", -signal.SIGKILL),
-    ],
-)
-def test_crashes_and_signals_are_worker_errors(worker, args, match, exitcode):
-    with pytest.raises(WorkerError, match=f"worker 0 of 1 {match} before returning") as caught:
-        mlh.launch(worker, *args, nprocs=1)
-    assert caught.value.exitcode == exitcode and caught.value.error_type is None
+def test_crashes_and_signals_are_worker_errors():
+    with pytest.raises(WorkerError, match="worker 0 of 2 exited with code 3 before") as caught:
+        mlh.launch(_exit_then_kill)
+    error = caught.value
+    assert error.rank == 0 and error.exitcode == 3 and error.error_type is None
+    assert "then worker 1 was killed by signal SIGKILL" in str(error)
     assert _no_children_left()
 
 
