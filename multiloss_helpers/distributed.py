@@ -2,8 +2,8 @@ r"""Several CPU processes with torch.distributed (gloo), launchable from a noteb
 
 Workers started with the ``spawn`` method must be importable, so a function
 defined in a notebook cannot be one. The workers the book uses live here;
-:func:`launch` runs any importable worker on N local processes and returns what
-each one returned, in rank order. :func:`ddp_mean` turns a rank's summed loss
+``launch`` runs any importable worker on N local processes and returns what
+each one returned, in rank order. ``ddp_mean`` turns a rank's summed loss
 into the loss whose DDP gradient is the gradient of the global (weighted or
 masked) mean.
 """
@@ -64,7 +64,7 @@ _PEER_LOST = re.compile(
 
 
 class WorkerError(RuntimeError):
-    r"""A worker started by :func:`launch` raised, crashed or was killed by a signal.
+    r"""A worker started by ``launch`` raised, crashed or was killed by a signal.
 
     It is a ``RuntimeError``, so code written against earlier versions still
     catches it. When the worker raised, the original exception (if it could be
@@ -411,8 +411,8 @@ def run_workers(rank: int, world_size: int, *calls: tuple[Callable[..., Any], tu
     list per rank, holding ``worker_a``'s result, then ``worker_b``'s.
 
     Args:
-        rank: this process's rank (given by :func:`launch`).
-        world_size: the number of processes (given by :func:`launch`).
+        rank: this process's rank (given by ``launch``).
+        world_size: the number of processes (given by ``launch``).
         *calls: pairs ``(worker, args)``; each runs as ``worker(rank, world_size, *args)``.
 
     Returns:
@@ -547,7 +547,7 @@ def single_process_gradients(seed: int, n_samples: int, *, aux: bool = False) ->
     Args:
         seed: seeds the model and the data.
         n_samples: the full batch size.
-        aux: add the auxiliary L1 term of :func:`ddp_silent_desync_worker`. Default: ``False``.
+        aux: add the auxiliary L1 term of ``ddp_silent_desync_worker``. Default: ``False``.
 
     Example:
         >>> single_process_gradients(0, 64).shape
@@ -684,7 +684,7 @@ def _weighted_sums(model: Any, batch: dict, options: dict) -> tuple[Tensor, Tens
 
 
 def single_process_weighted_gradients(seed: int, n_samples: int, case: str) -> Tensor:
-    """The reference of :func:`ddp_weighted_loss_worker`: one process on the full batch.
+    """The reference of ``ddp_weighted_loss_worker``: one process on the full batch.
 
     Example:
         >>> single_process_weighted_gradients(0, 64, "weight").shape
@@ -704,7 +704,7 @@ def ddp_weighted_loss_worker(
     of the targets are padding) or ``"unequal"`` (rank r holds a share
     proportional to r + 1). With ``fixed=False`` each rank uses the usual
     mean-reduced losses, whose denominators are local; with ``fixed=True`` each
-    loss is summed and divided by its global denominator with :func:`ddp_mean`.
+    loss is summed and divided by its global denominator with ``ddp_mean``.
     """
     model, data, options = _weighted_case(seed, n_samples, case)
     ddp = DDP(model)
