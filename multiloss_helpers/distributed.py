@@ -1,34 +1,112 @@
-"""Several CPU processes with torch.distributed (gloo), launchable from a notebook.
+r"""Several CPU processes with torch.distributed (gloo), launchable from a notebook.
 
 Workers started with the ``spawn`` method must be importable, so a function
 defined in a notebook cannot be one. The workers the book uses live here;
 ``launch`` runs any importable worker on N local processes and returns what
-each one returned, in rank order.
+each one returned, in rank order. ``ddp_mean`` turns a rank's summed loss
+into the loss whose DDP gradient is the gradient of the global (weighted or
+masked) mean.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import pickle
+import pickletools
+import re
+import signal
 import socket
+import sys
+import threading
+import time
+import traceback
 from collections.abc import Callable
+from multiprocessing import connection
+from numbers import Real
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ._validation import check_int, describe
+from ._validation import check_float, check_int, check_tensor, describe
 from .data import make_multitask_data
 from .models import MultiHeadNet
 
 __all__ = [
+    "WorkerError",
     "ddp_accumulation_worker",
+    "ddp_mean",
+    "ddp_no_sync_losses_worker",
     "ddp_separate_backward_worker",
+    "ddp_silent_desync_worker",
     "ddp_summed_loss_worker",
+    "ddp_weighted_loss_worker",
     "launch",
+    "run_workers",
     "single_process_gradients",
+    "single_process_weighted_gradients",
 ]
+
+#: Seconds the other workers get to report after the first failure, before they are ended.
+_GRACE_S = 1.0
+#: Seconds a worker that has returned its result gets to exit before it is ended.
+_EXIT_S = 5.0
+# What a worker's collective raises when a peer died or left: a consequence, not a cause.
+_PEER_LOST = re.compile(
+    r"connection (closed|reset) by peer|broken pipe|econnreset|epipe|connection refused"
+    r"|connectfullmesh failed|socket closed|read error|unexpected eof",
+    re.IGNORECASE,
+)
+
+
+class WorkerError(RuntimeError):
+    r"""A worker started by ``launch`` raised, crashed or was killed by a signal.
+
+    It is a ``RuntimeError``, so code written against earlier versions still
+    catches it. When the worker raised, the original exception (if it could be
+    pickled) is chained as ``__cause__``, and its traceback text is in the message.
+
+    Attributes:
+        rank: the rank of the worker that failed first (its own failure, not a
+            peer's lost connection).
+        exitcode: the process's exit code when it crashed (negative: the number
+            of the signal that killed it), or ``None`` when the worker raised.
+        error_type: the name of the exception type the worker raised, or ``None``.
+        worker_traceback: the worker's traceback text (empty for a crash).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rank: int,
+        exitcode: int | None = None,
+        error_type: str | None = None,
+        worker_traceback: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.exitcode = exitcode
+        self.error_type = error_type
+        self.worker_traceback = worker_traceback
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_worker_error,
+            (str(self), self.rank, self.exitcode, self.error_type, self.worker_traceback),
+        )
+
+
+def _rebuild_worker_error(
+    message: str, rank: int, exitcode: int | None, error_type: str | None, text: str
+) -> WorkerError:
+    return WorkerError(
+        message, rank=rank, exitcode=exitcode, error_type=error_type, worker_traceback=text
+    )
 
 
 def _free_port() -> int:
@@ -37,99 +115,397 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-class _TensorByValue:
-    """A tensor sent through a queue as a NumPy copy, not as shared memory.
+def _main_is_importable() -> bool:
+    """Whether a spawned process can import ``__main__`` (a script, not a notebook)."""
+    return getattr(sys.modules.get("__main__"), "__file__", None) is not None
 
-    Shared-memory tensors are rebuilt from file descriptors that disappear when
-    the worker exits, so results are copied instead.
-    """
 
-    def __init__(self, tensor: torch.Tensor) -> None:
-        self.array = tensor.detach().cpu().numpy().copy()
+def _check_picklable(value: Any, name: str) -> None:
+    """Check that ``value`` pickles, and refers to nothing a spawned process cannot import."""
+    try:
+        data = pickle.dumps(value, protocol=2)  # protocol 2 names every global as text
+    except Exception as error:
+        raise TypeError(
+            f"`{name}` must be picklable (a top-level function of an importable module, and "
+            f"picklable arguments), got {describe(value)}: {error}"
+        ) from None
+    if _main_is_importable():
+        return
+    for opcode, arg, _ in pickletools.genops(data):
+        if opcode.name == "GLOBAL" and str(arg).split(" ")[0] == "__main__":
+            raise TypeError(
+                f"`{name}` must be importable by a new process, but it uses "
+                f"`{str(arg).split(' ')[1]}`, defined in this notebook or interactive session: "
+                "move it into a module (a .py file) and import it"
+            )
 
-    def restore(self) -> torch.Tensor:
-        return torch.from_numpy(self.array)
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _exit_with_parent() -> None:
+    """End this worker if the process that launched it dies (no orphan left behind)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _error_record(error: BaseException) -> dict[str, Any]:
+    original: bytes | None = None
+    try:
+        data = pickle.dumps(error)
+        pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
+        original = data
+    except Exception:
+        pass
+    message = str(error)
+    return {
+        "type": type(error).__name__,
+        "message": message,
+        "traceback": traceback.format_exc(),
+        "time": time.time(),
+        "peer_lost": isinstance(error, RuntimeError) and bool(_PEER_LOST.search(message)),
+        "original": original,
+    }
 
 
 def _entry(
-    rank: int, world_size: int, port: int, worker: Callable, args: tuple, queue: Any
+    rank: int, world_size: int, port: int, worker: Callable, args: tuple, sender: Any
 ) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop, and ends us
+    _exit_with_parent()
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
-    )
+    payload: tuple[str, Any]
     try:
+        dist.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
+        )
         result = worker(rank, world_size, *args)
-        if isinstance(result, torch.Tensor):
-            result = _TensorByValue(result)
-        queue.put((rank, result))
-    except Exception as exc:  # report it to the parent instead of hanging it
-        queue.put((rank, RuntimeError(f"{type(exc).__name__}: {exc}")))
-    finally:
+        try:
+            payload = ("ok", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception as error:
+            raise TypeError(
+                f"the worker's return value could not be pickled ({describe(result)}): {error}"
+            ) from error
+    except BaseException as error:  # SystemExit too: report everything to the parent
+        payload = ("error", _error_record(error))
+    sender.send_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    sender.close()
+    if dist.is_initialized():
         dist.destroy_process_group()
 
 
-def launch(worker: Callable[..., Any], *args: Any, nprocs: int = 2) -> list[Any]:
-    """Run ``worker(rank, world_size, *args)`` on ``nprocs`` local CPU processes.
+# --------------------------------------------------------------------------- parent side
 
-    Each process joins a gloo process group on 127.0.0.1 (a free port is chosen),
-    so ``torch.distributed`` and ``DistributedDataParallel`` work inside the
-    worker. Return values travel back through a queue (tensors are shared).
+
+def _check_launch_arguments(worker: Any, args: tuple, nprocs: Any, timeout: Any) -> float | None:
+    if not callable(worker):
+        raise TypeError(f"`worker` must be a callable, got {describe(worker)}")
+    _check_picklable(worker, "worker")
+    _check_picklable(args, "args")
+    check_int(nprocs, "nprocs", minimum=1)
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, Real):
+        raise TypeError(
+            f"`timeout` must be a positive number of seconds or None, got {describe(timeout)}"
+        )
+    return check_float(timeout, "timeout", minimum=0.0, open_minimum=True)
+
+
+def _crash_record(exitcode: int | None) -> dict[str, Any]:
+    if exitcode is not None and exitcode < 0:
+        how = f"was killed by signal {signal.Signals(-exitcode).name}"
+    else:
+        how = f"exited with code {exitcode}"
+    return {
+        "type": None,
+        "message": how,
+        "traceback": "",
+        "time": time.time(),
+        "peer_lost": False,
+        "original": None,
+        "exitcode": exitcode,
+    }
+
+
+def _worker_error(failures: dict[int, dict[str, Any]], nprocs: int) -> WorkerError:
+    """The error to report: the earliest failure that is not a lost connection to a peer."""
+    causes = {rank: f for rank, f in failures.items() if not f["peer_lost"]} or failures
+    rank = min(causes, key=lambda r: causes[r]["time"])
+    failure = causes[rank]
+    if failure["type"] is None:
+        message = f"worker {rank} of {nprocs} {failure['message']} before returning a result"
+    else:
+        message = (
+            f"worker {rank} of {nprocs} raised {failure['type']}: {failure['message']}\n\n"
+            f"Traceback of worker {rank}:\n{failure['traceback'].rstrip()}"
+        )
+    for other in sorted(set(failures) - {rank}):
+        what = failures[other]
+        summary = " ".join(f"{what['type'] or ''} {what['message']}".split())
+        cause = "lost its connection to a peer: " if what["peer_lost"] else ""
+        message += f"\nthen worker {other} {cause}{summary[:200]}"
+    error = WorkerError(
+        message,
+        rank=rank,
+        exitcode=failure.get("exitcode"),
+        error_type=failure["type"],
+        worker_traceback=failure["traceback"],
+    )
+    if failure["original"] is not None:
+        error.__cause__ = pickle.loads(failure["original"])
+    return error
+
+
+def _collect(
+    processes: list[Any], receivers: list[Any], deadline: float | None
+) -> tuple[dict[int, bytes], dict[int, dict[str, Any]]]:
+    """Read one message per worker, until the deadline or a grace period after a failure."""
+    results: dict[int, bytes] = {}
+    failures: dict[int, dict[str, Any]] = {}
+    waiting = set(range(len(processes)))
+    grace_end: float | None = None
+    while waiting:
+        now = time.monotonic()
+        limits = [t for t in (deadline, grace_end) if t is not None]
+        if limits and now >= min(limits):
+            return results, failures
+        ready = connection.wait(
+            [receivers[r] for r in waiting] + [processes[r].sentinel for r in waiting],
+            timeout=min(limits) - now if limits else None,
+        )
+        for rank in sorted(waiting):
+            receiver, process = receivers[rank], processes[rank]
+            if receiver not in ready and process.sentinel not in ready:
+                continue
+            if receiver.poll():
+                try:
+                    status, payload = pickle.loads(receiver.recv_bytes())
+                except EOFError:  # died without a word
+                    status, payload = "crash", None
+            elif not process.is_alive():
+                status, payload = "crash", None
+            else:
+                continue
+            waiting.discard(rank)
+            if status == "ok":
+                results[rank] = payload
+                continue
+            if status == "crash":
+                process.join(timeout=1.0)
+                payload = _crash_record(process.exitcode)
+            failures[rank] = payload
+            if grace_end is None:
+                grace_end = time.monotonic() + _GRACE_S
+    return results, failures
+
+
+def _stop(processes: list[Any]) -> None:
+    """Terminate, then kill, every worker still alive, and reap them all."""
+    processes = [process for process in processes if process.pid is not None]  # started
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    end = time.monotonic() + 2.0
+    for process in processes:
+        process.join(timeout=max(0.0, end - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def launch(
+    worker: Callable[..., Any], *args: Any, nprocs: int = 2, timeout: float | None = None
+) -> list[Any]:
+    r"""Run ``worker(rank, world_size, *args)`` on ``nprocs`` local CPU processes.
+
+    Each process is started with ``spawn``, uses one intra-op thread and joins a
+    gloo process group on 127.0.0.1 (a free port is chosen), so
+    ``torch.distributed`` and ``DistributedDataParallel`` work inside the worker.
+    Return values are pickled back to the caller (tensors are copied).
+
+    No process outlives the call: when it returns, raises, times out, or is
+    interrupted (``KeyboardInterrupt``, Ctrl-C), every worker still running is
+    terminated (then killed) and reaped; a worker whose launcher dies ends itself.
 
     Args:
-        worker: an importable (module-level) function; the first two arguments
-            it receives are its rank and the world size.
+        worker: an importable callable (a function at the top level of a module,
+            not one defined in a notebook); the first two arguments it receives
+            are its rank and the world size.
         *args: further arguments, which must be picklable.
-        nprocs: the number of processes.
+        nprocs: the number of processes. Default: ``2``.
+        timeout: seconds for the whole call, process start-up included (each
+            process imports torch: allow a few seconds), or ``None`` to wait
+            forever. Default: ``None``.
 
     Returns:
         The workers' return values, ordered by rank.
 
     Raises:
-        RuntimeError: when a worker raised; the message names the rank and
-            carries the worker's error.
+        TypeError: ``worker`` is not callable or not importable by a new
+            process, ``args`` cannot be pickled, or ``nprocs``/``timeout`` has
+            the wrong type.
+        ValueError: ``nprocs < 1`` or ``timeout <= 0``.
+        WorkerError: a worker raised, crashed (e.g. ``os._exit``) or was killed by
+            a signal. The error names the worker that failed first with its own
+            error, not a peer that then lost its connection to it, and carries
+            its traceback text.
+        TimeoutError: the call took longer than ``timeout``; the message names
+            the ranks that had not returned.
 
     Example:
         >>> launch(ddp_summed_loss_worker, 0, 64, nprocs=2)[0].shape
         torch.Size([1476])
     """
-    if not callable(worker):
-        raise TypeError(f"`worker` must be a callable, got {describe(worker)}")
-    if getattr(worker, "__module__", "__main__") == "__main__" or "<locals>" in getattr(
-        worker, "__qualname__", ""
-    ):
-        raise ValueError(
-            "`worker` must be importable (defined at the top level of a module): spawned "
-            "processes cannot see functions defined in a notebook or inside another function"
-        )
-    nprocs = check_int(nprocs, "nprocs", minimum=1)
-    context = mp.get_context("spawn")
-    queue = context.SimpleQueue()
+    timeout = _check_launch_arguments(worker, args, nprocs, timeout)
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    context = torch.multiprocessing.get_context("spawn")
     port = _free_port()
-    processes = mp.start_processes(
-        _entry,
-        args=(nprocs, port, worker, args, queue),
-        nprocs=nprocs,
-        join=False,
-        start_method="spawn",
-    )
-    results: dict[int, Any] = {}
-    finished = False
-    while not finished:  # drain the queue while waiting, so a large result cannot block
-        finished = processes.join(timeout=0.05)
-        while not queue.empty():
-            rank, value = queue.get()
-            results[rank] = value
-    for rank in sorted(results):
-        if isinstance(results[rank], Exception):
-            raise RuntimeError(f"worker {rank} raised {results[rank]}")
-    missing = sorted(set(range(nprocs)) - set(results))
-    if missing:
-        raise RuntimeError(f"workers {missing} exited without a result")
-    return [
-        value.restore() if isinstance(value, _TensorByValue) else value
-        for _, value in sorted(results.items())
-    ]
+    processes: list[Any] = []
+    receivers: list[Any] = []
+    try:
+        for rank in range(nprocs):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_entry,
+                args=(rank, nprocs, port, worker, args, sender),
+                name=f"mlh-launch-{rank}",
+            )
+            processes.append(process)  # before start(): an interrupt inside it is cleaned up
+            receivers.append(receiver)
+            process.start()
+            sender.close()  # the worker holds the only writing end: EOF when it dies
+        results, failures = _collect(processes, receivers, deadline)
+        if failures:
+            raise _worker_error(failures, nprocs)
+        unfinished = sorted(set(range(nprocs)) - set(results))
+        if unfinished:
+            raise TimeoutError(
+                f"launch timed out after {timeout:g} s: worker(s) {unfinished} of {nprocs} "
+                "had not returned; every worker was terminated"
+            )
+        end = time.monotonic() + _EXIT_S
+        for process in processes:  # a worker that returned gets a moment to exit
+            process.join(timeout=max(0.0, end - time.monotonic()))
+        return [pickle.loads(results[rank]) for rank in range(nprocs)]
+    finally:
+        _stop(processes)
+        for receiver in receivers:
+            receiver.close()
+
+
+def run_workers(rank: int, world_size: int, *calls: tuple[Callable[..., Any], tuple]) -> list:
+    r"""A worker that runs several workers one after the other in one process group.
+
+    Starting processes costs seconds (each imports torch), so a notebook that
+    needs several distributed measurements launches once and runs them all:
+    ``launch(run_workers, (worker_a, args_a), (worker_b, args_b))`` returns one
+    list per rank, holding ``worker_a``'s result, then ``worker_b``'s.
+
+    Args:
+        rank: this process's rank (given by ``launch``).
+        world_size: the number of processes (given by ``launch``).
+        *calls: pairs ``(worker, args)``; each runs as ``worker(rank, world_size, *args)``.
+
+    Returns:
+        The list of the workers' return values, in the order of ``calls``.
+
+    Example:
+        >>> run_workers(1, 2, (max, ()), (pow, ()))  # max(1, 2) and pow(1, 2)
+        [2, 1]
+    """
+    out = []
+    for call in calls:
+        if not (isinstance(call, tuple) and len(call) == 2 and callable(call[0])):
+            raise TypeError(f"each call must be a pair (worker, args), got {describe(call)}")
+        worker, args = call
+        out.append(worker(rank, world_size, *args))
+    return out
+
+
+# --------------------------------------------------------------------------- ddp_mean
+
+
+def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None) -> Tensor:
+    r"""The loss whose DDP-averaged gradient is the gradient of the global mean.
+
+    A mean-reduced loss divides by a *local* denominator: the number of samples,
+    of non-ignored targets, or the sum of the class weights of this rank's
+    targets (``F.cross_entropy(weight=...)``). DDP then averages the ranks'
+    gradients, which equals the full-batch gradient only when every rank has the
+    same denominator. The fix: reduce with ``"sum"`` and divide by the global
+    denominator,
+
+    .. math::
+        L_r = W \, \frac{S_r}{\sum_{q=1}^{W} d_q}, \qquad
+        \frac{1}{W} \sum_{r=1}^{W} \nabla L_r = \nabla \frac{\sum_r S_r}{\sum_r d_r},
+
+    where :math:`S_r` is rank :math:`r`'s summed loss, :math:`d_r` its
+    denominator and :math:`W` the world size. The denominators are all-reduced
+    (one small collective, so every rank must call it); they are treated as
+    constants (no gradient flows into them). Without an initialised process
+    group, :math:`W = 1` and the result is ``loss_sum / denominator``. For
+    gradient accumulation, pass the denominator of all the micro-batches of the
+    step (known before the first backward) and do not divide by their number.
+
+    Args:
+        loss_sum: this rank's loss with ``reduction="sum"``, a scalar.
+        denominator: this rank's denominator (count or weight sum), a scalar
+            tensor or a number; may be 0 on some ranks, not on all.
+        group: the process group. Default: ``None`` (the default group).
+
+    Returns:
+        A scalar of ``loss_sum``'s dtype to call ``backward()`` on.
+
+    Raises:
+        TypeError: ``loss_sum`` is not a tensor, or ``denominator`` is neither a
+            tensor nor a number.
+        ValueError: ``loss_sum`` or ``denominator`` is not a scalar, or the global
+            denominator is not positive (checked for CPU tensors only, to avoid a
+            host synchronisation on accelerators).
+
+    Example:
+        >>> logits, target = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, -100, 1])
+        >>> weight = torch.tensor([1.0, 2.0, 0.5])
+        >>> total = F.cross_entropy(logits, target, weight=weight, reduction="sum")
+        >>> valid = target != -100
+        >>> loss = ddp_mean(total, weight[target[valid]].sum())
+        >>> torch.allclose(loss, F.cross_entropy(logits, target, weight=weight))
+        True
+    """
+    check_tensor(loss_sum, "loss_sum")
+    if loss_sum.dim() != 0:
+        raise ValueError(f"`loss_sum` must be a scalar, got shape {tuple(loss_sum.shape)}")
+    if isinstance(denominator, Tensor):
+        if denominator.dim() != 0:
+            raise ValueError(
+                f"`denominator` must be a scalar, got shape {tuple(denominator.shape)}"
+            )
+    elif isinstance(denominator, bool) or not isinstance(denominator, Real):
+        raise TypeError(f"`denominator` must be a tensor or a number, got {describe(denominator)}")
+    dtype = torch.promote_types(loss_sum.dtype, torch.float32)
+    total = torch.as_tensor(denominator).detach().to(device=loss_sum.device, dtype=dtype).clone()
+    world_size = 1
+    if dist.is_available() and dist.is_initialized():
+        world_size = dist.get_world_size(group)
+        dist.all_reduce(total, group=group)
+    if total.device.type == "cpu" and not bool(total > 0):
+        raise ValueError(
+            f"the denominator summed over the {world_size} rank(s) must be > 0, got "
+            f"{total.item():g}"
+        )
+    return (loss_sum.to(dtype) * (world_size / total)).to(loss_sum.dtype)
+
+
+# --------------------------------------------------------------------------- the book's workers
 
 
 def _model_and_data(seed: int, n_samples: int) -> tuple[MultiHeadNet, dict[str, torch.Tensor]]:
@@ -142,36 +518,65 @@ def _two_losses(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tenso
     return F.cross_entropy(out["cls"], batch["y_cls"]), F.mse_loss(out["reg"], batch["y_reg"])
 
 
+def _three_losses(model: Any, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """The two task losses and an auxiliary L1 term on the regression head."""
+    out = model(batch["x"])
+    return (
+        F.cross_entropy(out["cls"], batch["y_cls"]),
+        F.mse_loss(out["reg"], batch["y_reg"]),
+        0.5 * F.l1_loss(out["reg"], batch["y_reg"]),
+    )
+
+
 def _shard(data: dict[str, torch.Tensor], rank: int, world_size: int) -> dict[str, torch.Tensor]:
     return {key: value[rank::world_size] for key, value in data.items()}
 
 
 def _flat_grad(model: torch.nn.Module) -> torch.Tensor:
-    return torch.cat([p.grad.flatten() for p in model.parameters()])
+    return torch.cat(
+        [
+            (p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+            for p in model.parameters()
+        ]
+    )
 
 
-def single_process_gradients(seed: int, n_samples: int) -> torch.Tensor:
+def single_process_gradients(seed: int, n_samples: int, *, aux: bool = False) -> torch.Tensor:
     """The reference: the gradient of the summed loss on the full batch, one process.
+
+    Args:
+        seed: seeds the model and the data.
+        n_samples: the full batch size.
+        aux: add the auxiliary L1 term of ``ddp_silent_desync_worker``. Default: ``False``.
 
     Example:
         >>> single_process_gradients(0, 64).shape
         torch.Size([1476])
     """
     model, data = _model_and_data(seed, n_samples)
-    sum(_two_losses(model, data)).backward()
+    losses = _three_losses(model, data) if aux else _two_losses(model, data)
+    sum(losses).backward()
     return _flat_grad(model)
 
 
-def ddp_summed_loss_worker(rank: int, world_size: int, seed: int, n_samples: int) -> torch.Tensor:
+def ddp_summed_loss_worker(
+    rank: int, world_size: int, seed: int, n_samples: int, aux: bool = False
+) -> torch.Tensor:
     """DDP, each rank on its shard, one backward of the summed loss; returns the gradient."""
     model, data = _model_and_data(seed, n_samples)
     ddp = DDP(model)
-    sum(_two_losses(ddp, _shard(data, rank, world_size))).backward()
+    batch = _shard(data, rank, world_size)
+    sum(_three_losses(ddp, batch) if aux else _two_losses(ddp, batch)).backward()
     return _flat_grad(model)
 
 
 def ddp_separate_backward_worker(rank: int, world_size: int, seed: int, n_samples: int) -> str:
-    """DDP with a separate ``backward()`` per loss on one forward; returns what happened."""
+    """DDP, one ``backward()`` per head's loss on one forward; returns what happened.
+
+    The first loss (the classification head's) does not reach the regression
+    head, so DDP's reduction is still open when the second backward marks the
+    shared parameters ready again: it raises.
+    """
     model, data = _model_and_data(seed, n_samples)
     ddp = DDP(model)
     loss_cls, loss_reg = _two_losses(ddp, _shard(data, rank, world_size))
@@ -181,6 +586,41 @@ def ddp_separate_backward_worker(rank: int, world_size: int, seed: int, n_sample
     except RuntimeError as error:
         return f"RuntimeError: {' '.join(str(error).split())}"
     return "no error"
+
+
+def ddp_silent_desync_worker(rank: int, world_size: int, seed: int, n_samples: int) -> Tensor:
+    """DDP, a first backward that reaches every parameter, then a second one; no error.
+
+    The first backward (both task losses) reaches every parameter, so DDP
+    finishes its all-reduce there; the second backward (an auxiliary L1 term)
+    adds its local gradient only, and the ranks' gradients silently differ
+    (pytorch/pytorch#47260). Returns this rank's gradient.
+    """
+    model, data = _model_and_data(seed, n_samples)
+    ddp = DDP(model)
+    loss_cls, loss_reg, loss_aux = _three_losses(ddp, _shard(data, rank, world_size))
+    (loss_cls + loss_reg).backward(retain_graph=True)
+    loss_aux.backward()
+    return _flat_grad(model)
+
+
+def ddp_no_sync_losses_worker(rank: int, world_size: int, seed: int, n_samples: int) -> Tensor:
+    """DDP, a forward and a backward per loss, ``no_sync`` on all but the last; the gradient.
+
+    Each loss reaches only part of the model, so DDP needs
+    ``find_unused_parameters=True``; the last backward all-reduces the gradients
+    accumulated by all three.
+    """
+    model, data = _model_and_data(seed, n_samples)
+    ddp = DDP(model, find_unused_parameters=True)
+    batch = _shard(data, rank, world_size)
+    for i in range(3):
+        if i < 2:
+            with ddp.no_sync():  # the forward must be inside no_sync too
+                _three_losses(ddp, batch)[i].backward()
+        else:
+            _three_losses(ddp, batch)[i].backward()
+    return _flat_grad(model)
 
 
 def ddp_accumulation_worker(
@@ -197,4 +637,83 @@ def ddp_accumulation_worker(
                 (sum(_two_losses(ddp, micro)) / micro_batches).backward()
         else:  # the last backward all-reduces the accumulated gradients
             (sum(_two_losses(ddp, micro)) / micro_batches).backward()
+    return _flat_grad(model)
+
+
+# ----------------------------------------------------------- weighted, masked, unequal shards
+
+_CLASS_WEIGHT = (1.0, 4.0, 0.5)
+_CASES = ("weight", "ignore_index", "unequal")
+
+
+def _weighted_case(seed: int, n_samples: int, case: str) -> tuple[MultiHeadNet, dict, dict]:
+    """Model, data and cross-entropy options of one case; data["split"] marks the shards."""
+    if case not in _CASES:
+        raise ValueError(f"`case` must be one of {_CASES}, got {case!r}")
+    model, data = _model_and_data(seed, n_samples)
+    options: dict[str, Any] = {}
+    if case == "weight":
+        options["weight"] = torch.tensor(_CLASS_WEIGHT)
+    if case == "ignore_index":  # padding: about a third of the targets are ignored
+        generator = torch.Generator().manual_seed(seed)
+        pad = torch.rand(n_samples, generator=generator) < 0.35
+        data["y_cls"] = data["y_cls"].masked_fill(pad, -100)
+    return model, data, options
+
+
+def _weighted_shard(data: dict, rank: int, world_size: int, case: str) -> dict:
+    if case != "unequal":
+        return _shard(data, rank, world_size)
+    n = len(data["x"])  # rank r gets a share proportional to r + 1
+    bounds = [n * r * (r + 1) // (world_size * (world_size + 1)) for r in range(world_size + 1)]
+    return {key: value[bounds[rank] : bounds[rank + 1]] for key, value in data.items()}
+
+
+def _weighted_sums(model: Any, batch: dict, options: dict) -> tuple[Tensor, Tensor, Tensor]:
+    """(summed loss, its denominator, the mean-reduced loss) of cross-entropy + MSE."""
+    out = model(batch["x"])
+    target = batch["y_cls"]
+    valid = target != -100
+    weight = options.get("weight")
+    cls_den = weight[target[valid]].sum() if weight is not None else valid.sum().float()
+    cls_sum = F.cross_entropy(out["cls"], target, reduction="sum", **options)
+    reg_sum = F.mse_loss(out["reg"], batch["y_reg"], reduction="sum")
+    mean = F.cross_entropy(out["cls"], target, **options) + F.mse_loss(out["reg"], batch["y_reg"])
+    denominators = torch.stack([cls_den.float(), torch.tensor(float(len(target)))])
+    return torch.stack([cls_sum, reg_sum]), denominators, mean
+
+
+def single_process_weighted_gradients(seed: int, n_samples: int, case: str) -> Tensor:
+    """The reference of ``ddp_weighted_loss_worker``: one process on the full batch.
+
+    Example:
+        >>> single_process_weighted_gradients(0, 64, "weight").shape
+        torch.Size([1476])
+    """
+    model, data, options = _weighted_case(seed, n_samples, case)
+    _weighted_sums(model, data, options)[2].backward()
+    return _flat_grad(model)
+
+
+def ddp_weighted_loss_worker(
+    rank: int, world_size: int, seed: int, n_samples: int, case: str, fixed: bool
+) -> Tensor:
+    r"""DDP with a weighted, masked or unequally sharded cross-entropy + MSE; returns the gradient.
+
+    ``case`` is ``"weight"`` (class weights), ``"ignore_index"`` (about a third
+    of the targets are padding) or ``"unequal"`` (rank r holds a share
+    proportional to r + 1). With ``fixed=False`` each rank uses the usual
+    mean-reduced losses, whose denominators are local; with ``fixed=True`` each
+    loss is summed and divided by its global denominator with ``ddp_mean``.
+    """
+    model, data, options = _weighted_case(seed, n_samples, case)
+    ddp = DDP(model)
+    sums, denominators, mean = _weighted_sums(
+        ddp, _weighted_shard(data, rank, world_size, case), options
+    )
+    if fixed:
+        loss = ddp_mean(sums[0], denominators[0]) + ddp_mean(sums[1], denominators[1])
+    else:
+        loss = mean
+    loss.backward()
     return _flat_grad(model)
