@@ -1,10 +1,12 @@
-"""multiloss_helpers: the package behind the book *Multiple Losses in PyTorch*.
+r"""multiloss_helpers: the package behind the book *Multiple Losses in PyTorch*.
 
 Every chapter imports it as ``import multiloss_helpers as mlh``. It holds what a
 reader would copy into their own project: seeded synthetic data, small
-multi-head models, focal losses and class weights, loss combiners, per-loss gradient tools, loss-weight
-schedules, the training loop that records every loss component, metrics for
-imbalanced data, and the book's figures. Each public name is documented with an example and tested.
+multi-head models, focal losses and class-imbalance weights, loss combiners,
+per-loss gradient tools, task-weighting strategies behind one protocol,
+loss-weight schedules, the training loop that records every loss component,
+metrics for imbalanced data, and the book's figures. Each public name is
+documented with an example and tested.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .data import (
     make_multitask_data,
     train_val_split,
 )
-from .distributed import launch
+from .distributed import WorkerError, ddp_mean, launch
 from .grads import assert_connected, assign_grad, flat_grad, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .losses import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
@@ -80,6 +82,7 @@ __all__ = [
     "SmoothedGate",
     "UncertaintyWeighting",
     "Weighting",
+    "WorkerError",
     "__version__",
     "assert_connected",
     "assign_grad",
@@ -90,6 +93,7 @@ __all__ = [
     "compare_times",
     "confusion_matrix",
     "dann_scale",
+    "ddp_mean",
     "default_device",
     "evaluate",
     "exercises",

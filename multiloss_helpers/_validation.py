@@ -61,6 +61,13 @@ def check_float(
     return value
 
 
+def check_tensor(value: Any, name: str) -> Tensor:
+    r"""``value`` if it is a tensor, else a ``TypeError`` naming ``name``."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"`{name}` must be a torch.Tensor, got {describe(value)}")
+    return value
+
+
 def check_bool(value: Any, name: str) -> bool:
     r"""Return ``value`` after checking that it is a ``bool`` (not 0/1, not a tensor)."""
     if not isinstance(value, bool):

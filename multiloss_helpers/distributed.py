@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ._validation import check_float, check_int, check_tensor, describe
 from .data import make_multitask_data
+from .grads import flat_grad
 from .models import MultiHeadNet
 
 __all__ = [
@@ -533,12 +534,7 @@ def _shard(data: dict[str, torch.Tensor], rank: int, world_size: int) -> dict[st
 
 
 def _flat_grad(model: torch.nn.Module) -> torch.Tensor:
-    return torch.cat(
-        [
-            (p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
-            for p in model.parameters()
-        ]
-    )
+    return flat_grad(model)
 
 
 def single_process_gradients(seed: int, n_samples: int, *, aux: bool = False) -> torch.Tensor:

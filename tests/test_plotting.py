@@ -47,7 +47,7 @@ def test_smoothing_window_longer_than_history():
 
 
 def test_plot_history_draws_on_given_axes():
-    fig, ax = plt.subplots()
+    _, ax = plt.subplots()
     assert mlh.plot_history(_history(), ax=ax, title="mine") is ax
     assert ax.get_title() == "mine"
 
