@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -216,8 +217,9 @@ def check_gradient_scale(
             f"got {describe(ratios)}"
             + (f" with keys {sorted(ratios)}" if isinstance(ratios, dict) else ""),
         )
-        for k in sorted(ratios):  # type: ignore[union-attr]
-            got = ratios[k]
+        found = cast("dict[Any, Any]", ratios)
+        for k in sorted(found):
+            got = found[k]
             expect(
                 isinstance(got, (int, float)) and got > 0,
                 f"the ratio for k={k} should be a positive number, got {got!r}",
@@ -229,7 +231,7 @@ def check_gradient_scale(
                 "gradient's norm by the classification gradient's, on the shared "
                 "parameters only, with the target (not the prediction) scaled",
             )
-        values = [float(ratios[k]) for k in sorted(ratios)]
+        values = [float(found[k]) for k in sorted(found)]
         expect(
             all(a < b for a, b in itertools.pairwise(values)),
             "your ratios should grow with k",
