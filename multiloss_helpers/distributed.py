@@ -78,6 +78,11 @@ class WorkerError(RuntimeError):
             of the signal that killed it), or ``None`` when the worker raised.
         error_type: the name of the exception type the worker raised, or ``None``.
         worker_traceback: the worker's traceback text (empty for a crash).
+
+    Example:
+        >>> error = WorkerError("worker 1 of 2 exited with code 3", rank=1, exitcode=3)
+        >>> isinstance(error, RuntimeError), error.rank, error.exitcode
+        (True, 1, 3)
     """
 
     def __init__(

@@ -6,9 +6,10 @@ accepts the finding within a tolerance. Like every check, it prints a one-line v
 and returns a :class:`~multiloss_helpers.exercises.CheckResult` that is truthy when the
 finding is right; a wrong finding gets a hint about *what* is off, never the number.
 
-This module is meant to move into the ``exercises`` package (the part "Foundations"
-for :func:`check_bce_gradient_limit`, "Combining losses" for
-:func:`check_adam_scale_limit`).
+:func:`check_bce_gradient_limit` belongs to the part "Foundations" (chapter 1) and
+:func:`check_adam_scale_limit` to "Combining losses" (chapter 4). The functions that
+compute the reference findings are private, so that ``mlh.exercises`` does not hand
+out the answers.
 """
 
 from __future__ import annotations
@@ -21,11 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .exercises import CheckResult
+from ._harness import CheckResult
 
 __all__ = [
-    "adam_scale_limit",
-    "bce_gradient_limit",
     "check_adam_scale_limit",
     "check_bce_gradient_limit",
 ]
@@ -56,7 +55,7 @@ def _verdict(name: str, trial: Callable[[], None], success: str) -> CheckResult:
 
 
 # ------------------------------------------------------------------- chapter 1
-def bce_gradient_limit(step: float = 0.01, lowest: float = -100.0) -> float:
+def _bce_gradient_limit(step: float = 0.01, lowest: float = -100.0) -> float:
     r"""The most negative logit where the gradient of BCE through a sigmoid is still right.
 
     On a float32 grid of logits :math:`z` from 0 down to ``lowest`` in steps of ``step``,
@@ -69,7 +68,7 @@ def bce_gradient_limit(step: float = 0.01, lowest: float = -100.0) -> float:
         lowest (float): the end of the grid. Default: ``-100.0``.
 
     Example:
-        >>> -30 < bce_gradient_limit() < -20
+        >>> -30 < _bce_gradient_limit() < -20
         True
     """
     z = torch.arange(0.0, lowest, -step).requires_grad_()
@@ -93,7 +92,7 @@ def check_bce_gradient_limit(finding: Any, *, tolerance: float = 0.25) -> CheckR
         value = _as_number(finding, name)
         if value >= 0:
             raise _Hint("the gradient is right at z = 0 and the limit lies below it")
-        want = bce_gradient_limit()
+        want = _bce_gradient_limit()
         if value < -99.0:
             raise _Hint(
                 "that is where the loss *value* saturates; compare the gradient with "
@@ -112,7 +111,7 @@ def check_bce_gradient_limit(finding: Any, *, tolerance: float = 0.25) -> CheckR
 
 # ------------------------------------------------------------------- chapter 4
 def _adam_run(data: dict[str, Tensor], scale: float, steps: int, seed: int) -> Tensor:
-    from .models import MultiHeadNet
+    from ..models import MultiHeadNet
 
     net = MultiHeadNet(8, {"cls": 3, "reg": 1}, hidden=(16,), seed=seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
@@ -125,7 +124,7 @@ def _adam_run(data: dict[str, Tensor], scale: float, steps: int, seed: int) -> T
     return torch.cat([p.detach().flatten() for p in net.parameters()])
 
 
-def adam_scale_limit(seed: int = 0, steps: int = 50) -> int:
+def _adam_scale_limit(seed: int = 0, steps: int = 50) -> int:
     r"""The smallest ``k`` for which scaling the loss by ``10**-k`` visibly changes Adam's run.
 
     The protocol of chapter 4's investigation: ``mlh.make_multitask_data(256, n_features=8,
@@ -140,8 +139,8 @@ def adam_scale_limit(seed: int = 0, steps: int = 50) -> int:
         seed (int): the seed of the data and of the initial weights. Default: ``0``.
         steps (int): the number of Adam steps. Default: ``50``.
     """
-    from .data import make_multitask_data
-    from .models import MultiHeadNet
+    from ..data import make_multitask_data
+    from ..models import MultiHeadNet
 
     data = make_multitask_data(256, n_features=8, seed=seed)
     initial = MultiHeadNet(8, {"cls": 3, "reg": 1}, hidden=(16,), seed=seed)
@@ -168,7 +167,7 @@ def check_adam_scale_limit(finding: Any, *, seed: int = 0) -> CheckResult:
         value = _as_number(finding, name)
         if value != round(value) or value < 0:
             raise _Hint(f"`{name}` is an exponent k of c = 10**-k: a whole number >= 0")
-        want = adam_scale_limit(seed)
+        want = _adam_scale_limit(seed)
         if value <= 1:
             raise _Hint(
                 "with the loss scaled by 0.1 Adam's run barely moves: measure the "

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from multiloss_helpers import exercises_investigations_chA as inv
+from multiloss_helpers.exercises import investigations as inv
 
 
 @pytest.fixture(scope="module")
 def bce_limit() -> float:
-    return inv.bce_gradient_limit()
+    return inv._bce_gradient_limit()
 
 
 @pytest.fixture(scope="module")
 def adam_limit() -> int:
-    return inv.adam_scale_limit(seed=0)
+    return inv._adam_scale_limit(seed=0)
 
 
 def test_bce_limit_lies_between_the_gradient_clamp_and_zero(bce_limit):
