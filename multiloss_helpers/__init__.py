@@ -10,6 +10,7 @@ imbalanced data, and the book's figures. Each public name is documented with an 
 from __future__ import annotations
 
 from . import exercises
+from .class_balance import class_weights, sample_weights
 from .combine import LossResult, MultiTaskLoss
 from .data import (
     BatchLoader,
@@ -39,7 +40,6 @@ from .schedules import SmoothedGate, ramp
 from .seeding import seed_everything
 from .train import evaluate, fit, predict, unpack_loss
 from .weighting import DWA, GradNorm, UncertaintyWeighting, assign_grad, pcgrad
-from .weights import class_weights, sample_weights
 
 __version__ = "0.1.0"
 

@@ -32,7 +32,7 @@ from .losses import binary_focal_loss, focal_loss
 from .metrics import balanced_accuracy
 from .models import MultiHeadNet
 from .weighting import pcgrad
-from .weights import class_weights
+from .class_balance import class_weights
 
 __all__ = [
     "CheckResult",
