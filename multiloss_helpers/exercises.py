@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .class_balance import class_weights
 from .grads import _reachable_leaves
 from .losses import binary_focal_loss, focal_loss
 from .metrics import balanced_accuracy
 from .models import MultiHeadNet
 from .weighting import pcgrad
-from .class_balance import class_weights
 
 __all__ = [
     "CheckResult",
