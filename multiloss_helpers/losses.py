@@ -282,9 +282,7 @@ def focal_loss(
 
 
 # --------------------------------------------------------------------------- binary
-def _binary_grads(
-    x: Tensor, t: Tensor, alpha: float | None, gamma: float
-) -> tuple[Tensor, Tensor]:
+def _binary_grads(x: Tensor, t: Tensor, alpha: float | None, gamma: float) -> tuple[Tensor, Tensor]:
     """dL/dx and dL/dt of the element-wise binary focal loss, in differentiable operations.
 
     With ``omp = 1 - p_t = lerp(sigmoid(x), sigmoid(-x), t)``, ``ce = softplus(x) - t x``
@@ -326,7 +324,10 @@ class _BinaryFocalFunction(torch.autograd.Function):
         ce = torch.addcmul(x, t, x, value=-1.0).sub_(F.logsigmoid(x))
         one_minus_pt = torch.lerp(sig, sig_neg, t)  # exact at t = 0 and t = 1
         a = None if alpha is None else torch.mul(t, 2 * alpha - 1).add_(1 - alpha)  # alpha_t
-        factor, slope, multiplier = a, None, gamma  # d omp^gamma = multiplier * slope * d omp
+        # factor = alpha_t omp^gamma; d omp^gamma = multiplier * slope * d omp
+        factor: Tensor | None = None
+        slope: Tensor | None = None
+        multiplier = gamma
         if gamma == 2:
             factor, slope, multiplier = one_minus_pt * one_minus_pt, one_minus_pt, 2.0
         elif gamma == 1:
@@ -334,8 +335,11 @@ class _BinaryFocalFunction(torch.autograd.Function):
         elif gamma != 0:
             factor, slope = _powers(one_minus_pt, gamma)
             multiplier = 1.0
-        if gamma != 0 and a is not None:
-            factor = factor.mul_(a) if factor is not one_minus_pt else factor * a
+        if a is not None:
+            if factor is None:
+                factor = a
+            else:  # one_minus_pt itself must stay intact: it is the slope at gamma = 2
+                factor = factor * a if factor is one_minus_pt else factor.mul_(a)
         ctx.alpha, ctx.gamma, ctx.reduction, ctx.numel = alpha, gamma, reduction, x.numel()
         ctx.save_for_backward(x, t)
         ctx.fast_grad = None
@@ -477,7 +481,8 @@ class FocalLoss(nn.Module):
         >>> criterion
         FocalLoss(gamma=2.0, weight=tensor([1., 4.]), ignore_index=-100, reduction='mean')
         >>> logits, target = torch.zeros(3, 2), torch.tensor([0, 1, 1])
-        >>> torch.equal(criterion(logits, target), focal_loss(logits, target, weight=criterion.weight))
+        >>> expected = focal_loss(logits, target, weight=criterion.weight)
+        >>> torch.equal(criterion(logits, target), expected)
         True
     """
 
@@ -500,9 +505,7 @@ class FocalLoss(nn.Module):
         if weight is not None:
             _check_weight_type(weight)
             if weight.dim() != 1:
-                raise ValueError(
-                    f"`weight` must have shape (C,), got shape {tuple(weight.shape)}"
-                )
+                raise ValueError(f"`weight` must have shape (C,), got shape {tuple(weight.shape)}")
             _check_weight_values(weight, "weight")
         self.register_buffer("weight", weight)
 
