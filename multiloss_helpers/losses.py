@@ -83,30 +83,41 @@ def _focal_input_grad(logits: Tensor, target: Tensor, gamma: float, grad: Tensor
     return d_log_pt.unsqueeze(1) * (onehot - log_prob.exp())
 
 
+_LOG_SOFTMAX_FROM = 128  # classes; measured on the CPU, one thread (benchmarks/focal.py)
+
+
 class _FocalFunction(torch.autograd.Function):
     """Per-sample, unweighted multi-class focal loss on ``(M, C)`` logits.
 
-    Only the target class's log-probability is formed, as ``x_t - logsumexp(x)``: with
-    few classes a full ``log_softmax`` costs several times more on the CPU. The
-    softmax is built once, in place, in the backward pass. Class weights and masks
+    With few classes only the target class's log-probability is formed, as
+    ``x_t - logsumexp(x)``: a full ``log_softmax`` then costs several times more on the
+    CPU; with many classes the fused ``log_softmax`` is cheaper. The softmax is built
+    once in the backward pass. Class weights and masks
     are applied outside, by autograd, so that a learnable ``weight`` gets its gradient.
     """
 
     @staticmethod
     def forward(ctx: Any, logits: Tensor, target: Tensor, gamma: float) -> Tensor:
-        log_norm = torch.logsumexp(logits, dim=1)
-        log_pt = logits.gather(1, target.unsqueeze(1)).squeeze(1) - log_norm
+        if logits.shape[1] >= _LOG_SOFTMAX_FROM:  # one fused pass beats logsumexp's three
+            log_prob = torch.log_softmax(logits, dim=1)
+            log_pt = log_prob.gather(1, target.unsqueeze(1)).squeeze(1)
+            ctx.save_for_backward(logits, target, log_prob, log_pt)
+        else:
+            log_norm = torch.logsumexp(logits, dim=1)
+            log_pt = logits.gather(1, target.unsqueeze(1)).squeeze(1) - log_norm
+            ctx.save_for_backward(logits, target, log_norm, log_pt)
         one_minus_pt = -torch.expm1(log_pt)  # 1 - p_t without cancellation
         scale = one_minus_pt.pow(gamma)
         ctx.gamma = gamma
-        ctx.save_for_backward(logits, target, log_norm, log_pt, one_minus_pt, scale)
+        ctx.extra = (one_minus_pt, scale)
         return -scale * log_pt
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, None, None]:
-        logits, target, log_norm, log_pt, one_minus_pt, scale = ctx.saved_tensors
+        logits, target, log_norm_or_prob, log_pt = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: a gradient autograd can differentiate
             return _focal_input_grad(logits, target, ctx.gamma, grad_output), None, None
+        one_minus_pt, scale = ctx.extra
         # dL/d(log p_t) = (1 - p_t)^gamma (gamma p_t log(p_t) / (1 - p_t) - 1); the ratio
         # log(p_t) / (1 - p_t) tends to -1 as p_t -> 1, and where 1 - p_t is 0 the scale is
         # 0 too, so clamping the denominator keeps every factor bounded.
@@ -116,7 +127,11 @@ class _FocalFunction(torch.autograd.Function):
         )
         d_log_pt.mul_(scale).mul_(grad_output)
         # d(log p_t)/dz = onehot(target) - softmax(z), the softmax formed in place
-        grad = (logits - log_norm.unsqueeze(1)).exp_().mul_(-d_log_pt.unsqueeze(1))
+        if log_norm_or_prob.dim() == 2:
+            softmax = torch.exp(log_norm_or_prob)
+        else:
+            softmax = (logits - log_norm_or_prob.unsqueeze(1)).exp_()
+        grad = softmax.mul_(-d_log_pt.unsqueeze(1))
         grad.scatter_add_(1, target.unsqueeze(1), d_log_pt.unsqueeze(1))
         return grad, None, None
 
@@ -304,65 +319,75 @@ def _binary_grads(x: Tensor, t: Tensor, alpha: float | None, gamma: float) -> tu
     return dx, dt
 
 
+_CHUNK = 65536  # elements: a chunk's temporaries stay in cache and their memory is reused
+
+
+def _binary_chunk(
+    x: Tensor, t: Tensor, alpha: float | None, gamma: float, grad: Tensor | None
+) -> Tensor:
+    """Loss of one flat chunk; writes dL/dx into ``grad`` (a view) unless it is None."""
+    sig = torch.sigmoid(x)
+    sig_neg = torch.neg(x).sigmoid_()
+    # ce = softplus(x) - t x = (1 - t) x - logsigmoid(x): exact at t = 1, as BCE's
+    spare = torch.rsub(t, 1.0)  # 1 - t, then 1 - 2t, then alpha_t: one buffer for three
+    ce = F.logsigmoid(x).neg_().addcmul_(x, spare)
+    one_minus_pt = torch.lerp(sig, sig_neg, t)  # exact at t = 0 and t = 1
+    spare.sub_(t)
+    term = None
+    if grad is not None:
+        # dL/dx = a (omp^gamma (sig - t) + gamma omp^(gamma - 1) sig sig_neg (1 - 2t) ce),
+        # with sig - t = lerp(sig, -sig_neg, t), exact at t = 0 and t = 1
+        torch.lerp(sig, sig_neg.neg_(), t, out=grad)
+        term = sig.mul_(sig_neg.neg_()).mul_(spare).mul_(ce)  # d omp/dx = sig sig_neg (1 - 2t)
+    # factor = alpha_t omp^gamma; d omp^gamma = multiplier * slope * d omp
+    factor: Tensor | None = None
+    multiplier = gamma
+    if gamma == 2:
+        if term is not None:
+            term.mul_(one_minus_pt)
+        factor = one_minus_pt.square_()
+    elif gamma == 1:
+        factor = one_minus_pt
+    elif gamma != 0:
+        factor, slope = _powers(one_minus_pt, gamma)
+        if term is not None:
+            term.mul_(slope)
+        multiplier = 1.0
+    if alpha is not None:  # alpha_t = alpha t + (1 - alpha)(1 - t) = 1/2 + (1/2 - alpha)(1 - 2t)
+        alpha_t = spare.mul_(0.5 - alpha).add_(0.5)
+        if term is not None:
+            term.mul_(alpha_t)
+        factor = alpha_t if factor is None else factor.mul_(alpha_t)
+    if grad is not None:
+        if factor is not None:
+            grad.mul_(factor)
+        if gamma != 0 and term is not None:
+            grad.add_(term, alpha=multiplier)
+    return ce if factor is None else ce.mul_(factor)
+
+
 class _BinaryFocalFunction(torch.autograd.Function):
     """Element-wise binary focal loss on logits, reduced inside.
 
     When only the logits need a gradient, the forward pass computes it too, from the
-    sigmoids it already holds, mostly in place (fresh allocations dominate the cost on
-    the CPU); the backward pass is then one product. A graph of the gradient
-    (``create_graph=True``) or a target that requires grad take the differentiable
-    route of ``_binary_grads``.
+    sigmoids it already holds, and keeps only that: the backward pass scales it in place
+    and hands it over (a second backward through a retained graph computes it again).
+    The work runs over chunks of ``_CHUNK`` elements, mostly in place, so that the
+    temporaries stay in cache and no fresh memory is touched per operation (on the
+    CPU, first touches of fresh pages cost more than the arithmetic). A graph of the
+    gradient (``create_graph=True``) or a target that requires grad take the
+    differentiable route of ``_binary_grads``.
     """
 
     @staticmethod
     def forward(
         ctx: Any, x: Tensor, t: Tensor, alpha: float | None, gamma: float, reduction: str
     ) -> Tensor:
-        sig = torch.sigmoid(x)
-        sig_neg = torch.neg(x).sigmoid_()
-        # softplus(x) - t x, written so that t = 1 gives -logsigmoid(x) exactly, as BCE does
-        ce = torch.addcmul(x, t, x, value=-1.0).sub_(F.logsigmoid(x))
-        one_minus_pt = torch.lerp(sig, sig_neg, t)  # exact at t = 0 and t = 1
-        a = None if alpha is None else torch.mul(t, 2 * alpha - 1).add_(1 - alpha)  # alpha_t
-        # factor = alpha_t omp^gamma; d omp^gamma = multiplier * slope * d omp
-        factor: Tensor | None = None
-        slope: Tensor | None = None
-        multiplier = gamma
-        if gamma == 2:
-            factor, slope, multiplier = one_minus_pt * one_minus_pt, one_minus_pt, 2.0
-        elif gamma == 1:
-            factor = one_minus_pt
-        elif gamma != 0:
-            factor, slope = _powers(one_minus_pt, gamma)
-            multiplier = 1.0
-        if a is not None:
-            if factor is None:
-                factor = a
-            else:  # one_minus_pt itself must stay intact: it is the slope at gamma = 2
-                factor = factor * a if factor is one_minus_pt else factor.mul_(a)
         ctx.alpha, ctx.gamma, ctx.reduction, ctx.numel = alpha, gamma, reduction, x.numel()
         ctx.save_for_backward(x, t)
-        ctx.fast_grad = None
-        if ctx.needs_input_grad[0] and not ctx.needs_input_grad[1]:
-            # dL/dx = a (omp^gamma (sig - t) + gamma omp^(gamma - 1) sig sig_neg (1 - 2t) ce),
-            # with sig - t = lerp(sig, -sig_neg, t), exact at t = 0 and t = 1
-            grad = torch.lerp(sig, sig_neg.neg_(), t)
-            sig_neg.neg_()
-            if factor is not None:
-                grad.mul_(factor)
-            if gamma != 0:
-                term = sig.mul_(sig_neg).mul_(torch.mul(t, -2.0).add_(1.0)).mul_(ce)
-                if slope is not None:
-                    term.mul_(slope)
-                if a is not None:
-                    term.mul_(a)
-                grad.add_(term, alpha=multiplier)
-            ctx.fast_grad = grad
-        loss = ce if factor is None else ce.mul_(factor)
-        if reduction == "none":
-            return loss
-        total = loss.sum()
-        return total if reduction == "sum" else total / loss.numel()
+        need_grad = ctx.needs_input_grad[0] and not ctx.needs_input_grad[1]
+        loss, ctx.fast_grad = _binary_chunks(x, t, alpha, gamma, reduction, need_grad)
+        return loss
 
     @staticmethod
     def backward(
@@ -371,8 +396,11 @@ class _BinaryFocalFunction(torch.autograd.Function):
         x, t = ctx.saved_tensors
         if ctx.reduction == "mean":
             grad_output = grad_output / ctx.numel
-        if ctx.fast_grad is not None and not torch.is_grad_enabled():
-            return ctx.fast_grad * grad_output, None, None, None, None
+        if not torch.is_grad_enabled() and not ctx.needs_input_grad[1]:
+            grad, ctx.fast_grad = ctx.fast_grad, None  # handed over, scaled in place
+            if grad is None:  # a second backward through a retained graph: same arithmetic
+                _, grad = _binary_chunks(x, t, ctx.alpha, ctx.gamma, "sum", True)
+            return grad.mul_(grad_output), None, None, None, None
         dx, dt = _binary_grads(x, t, ctx.alpha, ctx.gamma)
         return (
             dx * grad_output if ctx.needs_input_grad[0] else None,
@@ -381,6 +409,29 @@ class _BinaryFocalFunction(torch.autograd.Function):
             None,
             None,
         )
+
+
+def _binary_chunks(
+    x: Tensor, t: Tensor, alpha: float | None, gamma: float, reduction: str, need_grad: bool
+) -> tuple[Tensor, Tensor | None]:
+    """The reduced loss and, if asked, dL/dx per element, chunk by chunk."""
+    flat_x, flat_t = x.reshape(-1), t.reshape(-1)
+    grad = torch.empty_like(flat_x) if need_grad else None
+    out = torch.empty_like(flat_x) if reduction == "none" else None
+    total = flat_x.new_zeros(())
+    for start in range(0, flat_x.numel(), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        loss = _binary_chunk(
+            flat_x[part], flat_t[part], alpha, gamma, None if grad is None else grad[part]
+        )
+        if out is None:
+            total += loss.sum()
+        else:
+            out[part] = loss
+    grad = None if grad is None else grad.view(x.shape)
+    if out is not None:
+        return out.view(x.shape), grad
+    return (total if reduction == "sum" else total / flat_x.numel()), grad
 
 
 def binary_focal_loss(
