@@ -319,7 +319,7 @@ def _binary_grads(x: Tensor, t: Tensor, alpha: float | None, gamma: float) -> tu
     return dx, dt
 
 
-_CHUNK = 65536  # elements: a chunk's temporaries stay in cache and their memory is reused
+_CHUNK = 131072  # elements: a chunk's temporaries stay in cache and their memory is reused
 
 
 def _binary_chunk(

@@ -559,3 +559,46 @@ def test_integer_weight_is_refused():
 def test_binary_nan_target_is_refused():
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         mlh.binary_focal_loss(torch.randn(3), torch.tensor([0.0, float("nan"), 1.0]))
+
+
+@pytest.mark.parametrize("num_classes", [3, 130])  # both kernels: logsumexp and log_softmax
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_both_multiclass_kernels_match_the_reference(num_classes, gamma):
+    x = (3 * torch.randn(6, num_classes, dtype=torch.float64)).requires_grad_()
+    t = torch.randint(num_classes, (6,))
+    t[2] = -100
+    ours = mlh.focal_loss(x, t, gamma=gamma)
+    ref = _reference_focal(x, t, gamma)
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(
+        torch.autograd.grad(ours, x)[0], torch.autograd.grad(ref, x)[0], rtol=1e-7, atol=1e-12
+    )
+    small = x.detach()[:3].requires_grad_()
+    assert torch.autograd.gradgradcheck(lambda z: mlh.focal_loss(z, t[:3], gamma=gamma), (small,))
+
+
+def test_binary_chunks_add_up(monkeypatch):
+    import multiloss_helpers.losses as losses
+
+    x = torch.randn(1000, dtype=torch.float64, requires_grad=True)
+    t = torch.rand(1000, dtype=torch.float64)
+    whole = mlh.binary_focal_loss(x, t, reduction="sum")
+    (g_whole,) = torch.autograd.grad(whole, x)
+    monkeypatch.setattr(losses, "_CHUNK", 64)  # 16 chunks, the last one partial
+    for reduction in REDUCTIONS:
+        chunked = mlh.binary_focal_loss(x, t, reduction=reduction)
+        expected = _torchvision_form(x, t, 0.25, 2.0)
+        expected = {"mean": expected.mean(), "sum": expected.sum(), "none": expected}[reduction]
+        torch.testing.assert_close(chunked, expected)
+    chunked = mlh.binary_focal_loss(x, t, reduction="sum")
+    torch.testing.assert_close(chunked, whole)
+    torch.testing.assert_close(torch.autograd.grad(chunked, x)[0], g_whole)
+
+
+def test_empty_inputs_follow_torch():
+    assert torch.isnan(mlh.binary_focal_loss(torch.zeros(0), torch.zeros(0)))
+    assert mlh.binary_focal_loss(torch.zeros(0), torch.zeros(0), reduction="sum") == 0
+    assert mlh.binary_focal_loss(torch.zeros(0, 3), torch.zeros(0, 3), reduction="none").shape == (
+        0,
+        3,
+    )
