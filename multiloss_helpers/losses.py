@@ -225,14 +225,16 @@ def focal_loss(
     summed weights of the non-ignored targets, as cross-entropy does. Per-class
     ``weight`` plays the role of the paper's :math:`\alpha` for several classes.
 
-    Values and gradients are finite for logits up to :math:`\pm 10^4` in float32
-    and every ``gamma >= 0``: the target's log-probability is computed as
-    ``x_t - logsumexp(x)`` and the gradient analytically (see the module's
-    docstring). Second derivatives are supported (``create_graph=True``), and so is
-    a ``weight`` that requires grad. float16 and bfloat16 logits are computed and
-    reduced in float32 and the result has the input's dtype, with and without
-    autocast. Rows whose target is ``ignore_index`` give neither loss nor gradient,
-    even when their logits are NaN or infinite.
+    Values and gradients are finite for logits up to :math:`\pm 10^4` in float32 and
+    every ``gamma >= 0``: the target's log-probability is computed in log space (``x_t -
+    logsumexp(x)``, or ``log_softmax`` with many classes) and the gradient analytically
+    (see the module's docstring). Second derivatives are supported
+    (``create_graph=True``), and so is a ``weight`` that requires grad. float16 and
+    bfloat16 logits are computed and reduced in float32 and the result has the input's
+    dtype, with and without autocast, whatever ``gamma`` (under autocast
+    ``F.cross_entropy`` itself would return float32). Rows whose target is
+    ``ignore_index`` give neither loss nor gradient, even when their logits are NaN or
+    infinite.
 
     The value checks (class indices in range, ``weight`` non-negative and finite)
     run for CPU tensors only, so that a call on an accelerator never waits for the
