@@ -226,9 +226,9 @@ def focal_loss(
     ``weight`` plays the role of the paper's :math:`\alpha` for several classes.
 
     Values and gradients are finite for logits up to :math:`\pm 10^4` in float32 and
-    every ``gamma >= 0``: the target's log-probability is computed in log space (``x_t -
-    logsumexp(x)``, or ``log_softmax`` with many classes) and the gradient analytically
-    (see the module's docstring). Second derivatives are supported
+    every ``gamma >= 0``: the target's log-probability is computed in log space
+    (``x_t - logsumexp(x)``, or ``log_softmax`` with many classes) and the gradient
+    analytically (see the module's docstring). Second derivatives are supported
     (``create_graph=True``), and so is a ``weight`` that requires grad. float16 and
     bfloat16 logits are computed and reduced in float32 and the result has the input's
     dtype, with and without autocast, whatever ``gamma`` (under autocast
