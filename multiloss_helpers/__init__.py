@@ -12,6 +12,7 @@ documented with an example and tested.
 from __future__ import annotations
 
 from . import exercises
+from .class_balance import class_weights, sample_weights
 from .combine import LossResult, MultiTaskLoss
 from .data import (
     BatchLoader,
@@ -59,7 +60,6 @@ from .weighting import (
     pareto_front,
     pcgrad,
 )
-from .weights import class_weights, sample_weights
 
 __version__ = "0.1.0"
 

@@ -203,3 +203,12 @@ def check_module_names(mapping: Any, name: str, what: str) -> dict[str, Any]:
         if not isinstance(key, str) or not key or "." in key:
             raise ValueError(f"`{name}` names must be non-empty strings without '.', got {key!r}")
     return dict(mapping)
+
+
+def check_same_device(tensor: Tensor, name: str, other: Tensor, other_name: str) -> None:
+    """Check that two tensors that meet in one operation live on the same device."""
+    if tensor.device != other.device:
+        raise ValueError(
+            f"`{name}` is on {tensor.device} but `{other_name}` is on {other.device}; "
+            f"move `{name}` with .to({str(other.device)!r})"
+        )

@@ -1,4 +1,4 @@
-"""Focal losses, multi-class and binary, stable in value and gradient.
+r"""Focal losses, multi-class and binary, stable in value and gradient.
 
 Both are computed by a custom ``torch.autograd.Function`` whose backward pass is
 the analytic gradient written in terms of bounded quantities. The textbook form
@@ -6,6 +6,19 @@ the analytic gradient written in terms of bounded quantities. The textbook form
 ``gamma < 1`` the derivative of the power is infinite where a sample is
 classified with certainty (``p_t`` rounds to 1), and ``0 * inf`` gives NaN,
 although the true gradient there is 0.
+
+Second derivatives (``create_graph=True``, e.g. a gradient penalty) take another
+route: the backward pass then builds the same analytic gradient out of
+differentiable torch operations, so autograd can differentiate it again. The fast
+path saves work only when no graph of the gradient is requested.
+
+Precision: float16 and bfloat16 inputs are computed and reduced in float32, as
+``F.cross_entropy`` is under autocast, and the result is cast back to the input's
+dtype; float64 stays float64.
+
+Host synchronisation: the value checks that need one (class indices in range,
+targets in ``[0, 1]``, non-negative ``weight``) run for CPU tensors only. On an
+accelerator no call reads a value back to the host.
 """
 
 from __future__ import annotations
@@ -16,9 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import check_float, check_reduction, describe
+from ._validation import check_float, check_reduction, check_same_device, describe
 
 __all__ = ["BinaryFocalLoss", "FocalLoss", "binary_focal_loss", "focal_loss"]
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; every other floating dtype is computed in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _reduce(loss: Tensor, reduction: str, denominator: Tensor | None = None) -> Tensor:
@@ -32,42 +50,106 @@ def _reduce(loss: Tensor, reduction: str, denominator: Tensor | None = None) -> 
     return total / denominator
 
 
-class _FocalFunction(torch.autograd.Function):
-    """Per-sample multi-class focal loss on ``(M, C)`` logits with an analytic backward.
+def _powers(base: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
+    r"""``base ** gamma`` and ``gamma * base ** (gamma - 1)`` for ``base`` in ``[0, 1]``.
 
-    Only the target class's log-probability is formed, as ``x_t - logsumexp(x)``: with
-    few classes a full ``log_softmax`` costs several times more on the CPU. The
-    softmax is built once, in place, in the backward pass.
+    Differentiable and finite everywhere: for ``gamma < 1`` the second factor is
+    computed on ``base`` clamped at the smallest normal number, which keeps every
+    product ``gamma * base ** (gamma - 1) * d(base)`` bounded because the derivative
+    ``d(base)`` is at most ``base`` itself in both focal losses.
+    """
+    positive = base > 0
+    safe = torch.where(positive, base, torch.ones_like(base))
+    scale = torch.where(positive, safe.pow(gamma), torch.zeros_like(base) + (gamma == 0))
+    if gamma >= 1:
+        slope = gamma * base.pow(gamma - 1) if gamma != 1 else torch.ones_like(base)
+    else:
+        slope = gamma * safe.clamp_min(torch.finfo(base.dtype).tiny).pow(gamma - 1)
+    return scale, slope
+
+
+# --------------------------------------------------------------------------- multi-class
+def _focal_input_grad(logits: Tensor, target: Tensor, gamma: float, grad: Tensor) -> Tensor:
+    """The focal loss's gradient in differentiable operations, for double backward."""
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    log_pt = log_prob.gather(1, target.unsqueeze(1)).squeeze(1)
+    one_minus_pt = -torch.expm1(log_pt)
+    scale, _ = _powers(one_minus_pt, gamma)
+    tiny = torch.finfo(logits.dtype).tiny
+    # log(p_t) / (1 - p_t) tends to -1 as p_t -> 1; where 1 - p_t is 0 the scale is 0 too
+    ratio = log_pt / one_minus_pt.clamp_min(tiny)
+    d_log_pt = grad * scale * (gamma * torch.exp(log_pt) * ratio - 1.0)
+    onehot = torch.zeros_like(logits).scatter_(1, target.unsqueeze(1), 1.0)
+    return d_log_pt.unsqueeze(1) * (onehot - log_prob.exp())
+
+
+_LOG_SOFTMAX_FROM = 128  # classes; measured on the CPU, one thread (benchmarks/focal.py)
+
+
+class _FocalFunction(torch.autograd.Function):
+    """Per-sample, unweighted multi-class focal loss on ``(M, C)`` logits.
+
+    With few classes only the target class's log-probability is formed, as
+    ``x_t - logsumexp(x)``: a full ``log_softmax`` then costs several times more on the
+    CPU; with many classes the fused ``log_softmax`` is cheaper. The softmax is built
+    once in the backward pass. Class weights and masks
+    are applied outside, by autograd, so that a learnable ``weight`` gets its gradient.
     """
 
     @staticmethod
-    def forward(
-        ctx: Any, logits: Tensor, target: Tensor, sample_weight: Tensor | None, gamma: float
-    ) -> Tensor:
-        log_norm = torch.logsumexp(logits, dim=1)
-        log_pt = logits.gather(1, target.unsqueeze(1)).squeeze(1) - log_norm
+    def forward(ctx: Any, logits: Tensor, target: Tensor, gamma: float) -> Tensor:
+        if logits.shape[1] >= _LOG_SOFTMAX_FROM:  # one fused pass beats logsumexp's three
+            log_prob = torch.log_softmax(logits, dim=1)
+            log_pt = log_prob.gather(1, target.unsqueeze(1)).squeeze(1)
+            ctx.save_for_backward(logits, target, log_prob, log_pt)
+        else:
+            log_norm = torch.logsumexp(logits, dim=1)
+            log_pt = logits.gather(1, target.unsqueeze(1)).squeeze(1) - log_norm
+            ctx.save_for_backward(logits, target, log_norm, log_pt)
         one_minus_pt = -torch.expm1(log_pt)  # 1 - p_t without cancellation
         scale = one_minus_pt.pow(gamma)
-        if sample_weight is not None:
-            scale = scale * sample_weight
         ctx.gamma = gamma
-        ctx.save_for_backward(logits, target, log_norm, log_pt, one_minus_pt, scale)
+        ctx.extra = (one_minus_pt, scale)
         return -scale * log_pt
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, None, None, None]:
-        logits, target, log_norm, log_pt, one_minus_pt, scale = ctx.saved_tensors
-        # dL/d(log p_t) = w (1 - p_t)^gamma (gamma p_t log(p_t) / (1 - p_t) - 1); the ratio
-        # log(p_t) / (1 - p_t) tends to -1 as p_t -> 1, so every factor stays bounded.
-        ratio = torch.where(one_minus_pt > 0, log_pt / one_minus_pt, -1.0)
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, None, None]:
+        logits, target, log_norm_or_prob, log_pt = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: a gradient autograd can differentiate
+            return _focal_input_grad(logits, target, ctx.gamma, grad_output), None, None
+        one_minus_pt, scale = ctx.extra
+        # dL/d(log p_t) = (1 - p_t)^gamma (gamma p_t log(p_t) / (1 - p_t) - 1); the ratio
+        # log(p_t) / (1 - p_t) tends to -1 as p_t -> 1, and where 1 - p_t is 0 the scale is
+        # 0 too, so clamping the denominator keeps every factor bounded.
+        ratio = log_pt / one_minus_pt.clamp_min(torch.finfo(log_pt.dtype).tiny)
         d_log_pt = torch.addcmul(
             torch.full_like(log_pt, -1.0), torch.exp(log_pt), ratio, value=ctx.gamma
         )
         d_log_pt.mul_(scale).mul_(grad_output)
         # d(log p_t)/dz = onehot(target) - softmax(z), the softmax formed in place
-        grad = (logits - log_norm.unsqueeze(1)).exp_().mul_(-d_log_pt.unsqueeze(1))
+        if log_norm_or_prob.dim() == 2:
+            softmax = torch.exp(log_norm_or_prob)
+        else:
+            softmax = (logits - log_norm_or_prob.unsqueeze(1)).exp_()
+        grad = softmax.mul_(-d_log_pt.unsqueeze(1))
         grad.scatter_add_(1, target.unsqueeze(1), d_log_pt.unsqueeze(1))
-        return grad, None, None, None
+        return grad, None, None
+
+
+def _check_weight_type(weight: Any) -> None:
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"`weight` must be a tensor of per-class weights, got {describe(weight)}")
+    if not weight.is_floating_point():
+        raise TypeError(f"`weight` must be a floating-point tensor, got {weight.dtype}")
+
+
+def _check_weight_values(weight: Tensor, name: str) -> None:
+    """Non-negative, finite weights; checked for CPU tensors only (no host sync)."""
+    if weight.device.type == "cpu" and weight.numel():
+        ok = (weight >= 0) & torch.isfinite(weight)
+        if not bool(ok.all()):
+            bad = weight[~ok].flatten()[0]
+            raise ValueError(f"`{name}` must be non-negative and finite, got {float(bad)}")
 
 
 def _check_focal_args(
@@ -94,28 +176,29 @@ def _check_focal_args(
             f"`target` must have shape {expected} for `input` of shape {tuple(input.shape)}, "
             f"got {tuple(target.shape)}"
         )
+    check_same_device(target, "target", input, "input")
     gamma = check_float(gamma, "gamma", minimum=0.0)
     check_reduction(reduction)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"`ignore_index` must be an int, got {describe(ignore_index)}")
     num_classes = input.shape[1]
     if weight is not None:
-        if not isinstance(weight, Tensor):
-            raise TypeError(
-                f"`weight` must be a tensor of per-class weights, got {describe(weight)}"
-            )
+        _check_weight_type(weight)
         if weight.shape != (num_classes,):
             raise ValueError(
-                f"`weight` must have one entry per class ({num_classes}), got shape {tuple(weight.shape)}"
+                f"`weight` must have one entry per class ({num_classes}), "
+                f"got shape {tuple(weight.shape)}"
             )
-    valid = target != ignore_index
-    bad = valid & ((target < 0) | (target >= num_classes))
-    if bool(bad.any()):
-        value = int(target[bad].flatten()[0])
-        raise ValueError(
-            f"`target` holds class index {value}, outside [0, {num_classes}) "
-            f"(and not `ignore_index`={ignore_index})"
-        )
+        check_same_device(weight, "weight", input, "input")
+        _check_weight_values(weight, "weight")
+    if target.device.type == "cpu" and target.numel():
+        bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+        if bool(bad.any()):
+            value = int(target[bad].flatten()[0])
+            raise ValueError(
+                f"`target` holds class index {value}, outside [0, {num_classes}) "
+                f"(and not `ignore_index`={ignore_index})"
+            )
     return num_classes, gamma
 
 
@@ -128,34 +211,45 @@ def focal_loss(
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> Tensor:
-    """Multi-class focal loss on logits with class-index targets.
+    r"""Multi-class focal loss on logits with class-index targets.
 
     .. math::
 
-        \\ell_i = - w_{y_i} \\, (1 - p_{i, y_i})^{\\gamma} \\, \\log p_{i, y_i},
-        \\qquad p_i = \\operatorname{softmax}(x_i)
+        \ell_i = - w_{y_i} \, (1 - p_{i, y_i})^{\gamma} \, \log p_{i, y_i},
+        \qquad p_i = \operatorname{softmax}(x_i)
 
-    The factor :math:`(1 - p_t)^\\gamma` shrinks the loss of samples the model
-    already classifies well, so training focuses on the hard ones (Lin et al.
-    2017, "Focal Loss for Dense Object Detection",
-    `arXiv:1708.02002 <https://arxiv.org/abs/1708.02002>`_). With ``gamma=0`` it
-    *is* :func:`torch.nn.functional.cross_entropy` with the same ``weight``,
+    The factor :math:`(1 - p_t)^\gamma` shrinks the loss of samples the model
+    already classifies well, so training focuses on the hard ones. With ``gamma=0``
+    it *is* :func:`torch.nn.functional.cross_entropy` with the same ``weight``,
     ``ignore_index`` and ``reduction``; in particular ``"mean"`` divides by the
     summed weights of the non-ignored targets, as cross-entropy does. Per-class
-    ``weight`` plays the role of the paper's :math:`\\alpha` for several classes.
+    ``weight`` plays the role of the paper's :math:`\alpha` for several classes.
 
-    Values and gradients are finite for logits up to :math:`\\pm 10^4` in
-    float32 and every ``gamma >= 0``: the target's log-probability is computed as
-    ``x_t - logsumexp(x)`` and the gradient analytically (see the module's
-    docstring). ``make bench`` compares its speed with the usual formulations.
+    Values and gradients are finite for logits up to :math:`\pm 10^4` in float32 and
+    every ``gamma >= 0``: the target's log-probability is computed in log space
+    (``x_t - logsumexp(x)``, or ``log_softmax`` with many classes) and the gradient
+    analytically (see the module's docstring). Second derivatives are supported
+    (``create_graph=True``), and so is a ``weight`` that requires grad. float16 and
+    bfloat16 logits are computed and reduced in float32 and the result has the input's
+    dtype, with and without autocast, whatever ``gamma`` (under autocast
+    ``F.cross_entropy`` itself would return float32). Rows whose target is
+    ``ignore_index`` give neither loss nor gradient, even when their logits are NaN or
+    infinite.
+
+    The value checks (class indices in range, ``weight`` non-negative and finite)
+    run for CPU tensors only, so that a call on an accelerator never waits for the
+    device; there an index out of range fails in the device's own gather.
 
     Args:
         input: logits, shape ``(N, C)`` or ``(N, C, d1, ...)``.
         target: class indices in ``[0, C)``, shape ``(N,)`` or ``(N, d1, ...)``.
-        gamma: focusing parameter :math:`\\gamma \\ge 0`.
-        weight: per-class weights :math:`w_c`, shape ``(C,)``.
+        gamma: focusing parameter :math:`\gamma \ge 0`. Default: ``2.0``.
+        weight: per-class weights :math:`w_c \ge 0`, shape ``(C,)``, on the input's
+            device. Default: ``None`` (all ones).
         ignore_index: a target value that contributes neither loss nor gradient.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per element, 0 where ignored).
+            Default: ``-100``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per element, 0 where
+            ignored). Default: ``"mean"``.
 
     Shape:
         - Input: ``(N, C)`` or ``(N, C, d1, ...)``.
@@ -169,60 +263,177 @@ def focal_loss(
         tensor(1.1306)
         >>> torch.equal(focal_loss(logits, target, gamma=0.0), F.cross_entropy(logits, target))
         True
+
+    Paper: Lin et al. 2017, "Focal Loss for Dense Object Detection",
+    `arXiv:1708.02002 <https://arxiv.org/abs/1708.02002>`_.
     """
     num_classes, gamma = _check_focal_args(input, target, gamma, weight, ignore_index, reduction)
-    if gamma == 0.0:
-        return F.cross_entropy(
-            input, target, weight=weight, ignore_index=ignore_index, reduction=reduction
-        )
-    logits = input.movedim(1, -1).reshape(-1, num_classes)
+    dtype = _compute_dtype(input.dtype)
+    x = input.to(dtype)
+    w = None if weight is None else weight.to(dtype)
+    # On the CPU, look whether any target is ignored (cheap, no sync); elsewhere assume so.
+    has_ignored = target.device.type != "cpu" or bool((target == ignore_index).any())
+    if gamma == 0.0 and (w is None or not w.requires_grad):
+        if has_ignored:  # NaN or inf logits in an ignored row must not reach the gradient
+            x = x.masked_fill((target == ignore_index).unsqueeze(1), 0.0)
+        loss = F.cross_entropy(x, target, weight=w, ignore_index=ignore_index, reduction=reduction)
+        return loss.to(input.dtype)
+    logits = x.movedim(1, -1).reshape(-1, num_classes)
     flat_target = target.reshape(-1)
-    valid = flat_target != ignore_index
-    if bool(valid.all()):  # the common case: no mask to apply
-        safe_target = flat_target
-        sample_weight = None if weight is None else weight.to(logits.dtype)[flat_target]
-    else:
-        safe_target = torch.where(valid, flat_target, torch.zeros_like(flat_target))
-        sample_weight = valid.to(logits.dtype)
-        if weight is not None:
-            sample_weight = sample_weight * weight.to(logits.dtype)[safe_target]
-    loss = _FocalFunction.apply(logits, safe_target, sample_weight, gamma)
+    valid = None
+    if has_ignored:
+        valid = flat_target != ignore_index
+        logits = logits.masked_fill(~valid.unsqueeze(1), 0.0)
+        flat_target = flat_target * valid  # ignored rows read class 0, then get weight 0
+    loss = _FocalFunction.apply(logits, flat_target, gamma)
+    sample_weight = None if w is None else w[flat_target]
+    if valid is not None:
+        mask = valid.to(dtype)
+        sample_weight = mask if sample_weight is None else sample_weight * mask
+    if sample_weight is not None:
+        loss = loss * sample_weight
     if reduction == "none":
-        return loss.reshape(target.shape)
-    if reduction == "mean" and sample_weight is None:
-        return loss.mean()
-    denominator = None if sample_weight is None else sample_weight.sum()
-    return _reduce(loss, reduction, denominator=denominator)
+        return loss.reshape(target.shape).to(input.dtype)
+    denominator = sample_weight.sum() if reduction == "mean" and sample_weight is not None else None
+    return _reduce(loss, reduction, denominator=denominator).to(input.dtype)
+
+
+# --------------------------------------------------------------------------- binary
+def _binary_grads(x: Tensor, t: Tensor, alpha: float | None, gamma: float) -> tuple[Tensor, Tensor]:
+    """dL/dx and dL/dt of the element-wise binary focal loss, in differentiable operations.
+
+    With ``omp = 1 - p_t = lerp(sigmoid(x), sigmoid(-x), t)``, ``ce = softplus(x) - t x``
+    and ``a = alpha_t``: ``L = a omp^gamma ce``. Used for double backward and for a
+    target that requires grad; the fast path in ``_BinaryFocalFunction`` computes the
+    same ``dL/dx`` in place.
+    """
+    sig, sig_neg = torch.sigmoid(x), torch.sigmoid(-x)
+    ce = torch.lerp(x, torch.zeros_like(x), t) - F.logsigmoid(x)
+    one_minus_pt = torch.lerp(sig, sig_neg, t)
+    scale, slope = _powers(one_minus_pt, gamma)  # omp^gamma, gamma omp^(gamma - 1)
+    a = torch.ones_like(x) if alpha is None else t * (2 * alpha - 1) + (1 - alpha)
+    # d omp/dx = sig sig_neg (1 - 2t) and d ce/dx = sig - t = lerp(sig, -sig_neg, t)
+    dx = a * (scale * torch.lerp(sig, -sig_neg, t) + slope * sig * sig_neg * (1 - 2 * t) * ce)
+    # d omp/dt = sig_neg - sig, d ce/dt = -x, d a/dt = 2 alpha - 1
+    dt = a * (slope * (sig_neg - sig) * ce - scale * x)
+    if alpha is not None:
+        dt = dt + (2 * alpha - 1) * scale * ce
+    return dx, dt
+
+
+_CHUNK = 131072  # elements: a chunk's temporaries stay in cache and their memory is reused
+
+
+def _binary_chunk(
+    x: Tensor, t: Tensor, alpha: float | None, gamma: float, grad: Tensor | None
+) -> Tensor:
+    """Loss of one flat chunk; writes dL/dx into ``grad`` (a view) unless it is None."""
+    sig = torch.sigmoid(x)
+    sig_neg = torch.neg(x).sigmoid_()
+    # ce = softplus(x) - t x = (1 - t) x - logsigmoid(x): exact at t = 1, as BCE's
+    spare = torch.rsub(t, 1.0)  # 1 - t, then 1 - 2t, then alpha_t: one buffer for three
+    ce = F.logsigmoid(x).neg_().addcmul_(x, spare)
+    one_minus_pt = torch.lerp(sig, sig_neg, t)  # exact at t = 0 and t = 1
+    spare.sub_(t)
+    term = None
+    if grad is not None:
+        # dL/dx = a (omp^gamma (sig - t) + gamma omp^(gamma - 1) sig sig_neg (1 - 2t) ce),
+        # with sig - t = lerp(sig, -sig_neg, t), exact at t = 0 and t = 1
+        torch.lerp(sig, sig_neg.neg_(), t, out=grad)
+        term = sig.mul_(sig_neg.neg_()).mul_(spare).mul_(ce)  # d omp/dx = sig sig_neg (1 - 2t)
+    # factor = alpha_t omp^gamma; d omp^gamma = multiplier * slope * d omp
+    factor: Tensor | None = None
+    multiplier = gamma
+    if gamma == 2:
+        if term is not None:
+            term.mul_(one_minus_pt)
+        factor = one_minus_pt.square_()
+    elif gamma == 1:
+        factor = one_minus_pt
+    elif gamma != 0:
+        factor, slope = _powers(one_minus_pt, gamma)
+        if term is not None:
+            term.mul_(slope)
+        multiplier = 1.0
+    if alpha is not None:  # alpha_t = alpha t + (1 - alpha)(1 - t) = 1/2 + (1/2 - alpha)(1 - 2t)
+        alpha_t = spare.mul_(0.5 - alpha).add_(0.5)
+        if term is not None:
+            term.mul_(alpha_t)
+        factor = alpha_t if factor is None else factor.mul_(alpha_t)
+    if grad is not None:
+        if factor is not None:
+            grad.mul_(factor)
+        if gamma != 0 and term is not None:
+            grad.add_(term, alpha=multiplier)
+    return ce if factor is None else ce.mul_(factor)
 
 
 class _BinaryFocalFunction(torch.autograd.Function):
-    """Element-wise binary focal loss on logits with an analytic backward."""
+    """Element-wise binary focal loss on logits, reduced inside.
+
+    When only the logits need a gradient, the forward pass computes it too, from the
+    sigmoids it already holds, and keeps only that: the backward pass scales it in place
+    and hands it over (a second backward through a retained graph computes it again).
+    The work runs over chunks of ``_CHUNK`` elements, mostly in place, so that the
+    temporaries stay in cache and no fresh memory is touched per operation (on the
+    CPU, first touches of fresh pages cost more than the arithmetic). A graph of the
+    gradient (``create_graph=True``) or a target that requires grad take the
+    differentiable route of ``_binary_grads``.
+    """
 
     @staticmethod
     def forward(
-        ctx: Any, logits: Tensor, target: Tensor, alpha: float | None, gamma: float
+        ctx: Any, x: Tensor, t: Tensor, alpha: float | None, gamma: float, reduction: str
     ) -> Tensor:
-        ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        sig = torch.sigmoid(logits)
-        sig_neg = torch.sigmoid(-logits)
-        # 1 - p_t = t * sigmoid(-x) + (1 - t) * sigmoid(x); lerp is exact at t = 0 and 1
-        one_minus_pt = torch.lerp(sig, sig_neg, target)
-        scale = one_minus_pt.pow(gamma)
-        if alpha is not None:  # alpha_t = alpha t + (1 - alpha)(1 - t)
-            scale.mul_(target * (2 * alpha - 1) + (1 - alpha))
-        ctx.gamma = gamma
-        ctx.save_for_backward(target, ce, sig, sig_neg, one_minus_pt, scale)
-        return scale * ce
+        ctx.alpha, ctx.gamma, ctx.reduction, ctx.numel = alpha, gamma, reduction, x.numel()
+        ctx.save_for_backward(x, t)
+        need_grad = ctx.needs_input_grad[0] and not ctx.needs_input_grad[1]
+        loss, ctx.fast_grad = _binary_chunks(x, t, alpha, gamma, reduction, need_grad)
+        return loss
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, None, None, None]:
-        target, ce, sig, sig_neg, one_minus_pt, scale = ctx.saved_tensors
-        # d(1 - p_t)/dx = sig * sig_neg * (1 - 2t), and sig * sig_neg <= 1 - p_t, so the
-        # ratio below lies in [-1, 1] and the gradient stays bounded for every gamma >= 0.
-        ratio = (sig * sig_neg).mul_(1 - 2 * target).div_(one_minus_pt)
-        ratio = torch.where(one_minus_pt > 0, ratio, 0.0)
-        grad = torch.addcmul(sig - target, ratio, ce, value=ctx.gamma)
-        return grad.mul_(scale).mul_(grad_output), None, None, None
+    def backward(
+        ctx: Any, grad_output: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, None, None, None]:
+        x, t = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            grad_output = grad_output / ctx.numel
+        if not torch.is_grad_enabled() and not ctx.needs_input_grad[1]:
+            grad, ctx.fast_grad = ctx.fast_grad, None  # handed over, scaled in place
+            if grad is None:  # a second backward through a retained graph: same arithmetic
+                _, grad = _binary_chunks(x, t, ctx.alpha, ctx.gamma, "sum", True)
+            return grad.mul_(grad_output), None, None, None, None
+        dx, dt = _binary_grads(x, t, ctx.alpha, ctx.gamma)
+        return (
+            dx * grad_output if ctx.needs_input_grad[0] else None,
+            dt * grad_output if ctx.needs_input_grad[1] else None,
+            None,
+            None,
+            None,
+        )
+
+
+def _binary_chunks(
+    x: Tensor, t: Tensor, alpha: float | None, gamma: float, reduction: str, need_grad: bool
+) -> tuple[Tensor, Tensor | None]:
+    """The reduced loss and, if asked, dL/dx per element, chunk by chunk."""
+    flat_x, flat_t = x.reshape(-1), t.reshape(-1)
+    grad = torch.empty_like(flat_x) if need_grad else None
+    out = torch.empty_like(flat_x) if reduction == "none" else None
+    total = flat_x.new_zeros(())
+    for start in range(0, flat_x.numel(), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        loss = _binary_chunk(
+            flat_x[part], flat_t[part], alpha, gamma, None if grad is None else grad[part]
+        )
+        if out is None:
+            total += loss.sum()
+        else:
+            out[part] = loss
+    grad = None if grad is None else grad.view(x.shape)
+    if out is not None:
+        return out.view(x.shape), grad
+    return (total if reduction == "sum" else total / flat_x.numel()), grad
 
 
 def binary_focal_loss(
@@ -233,30 +444,35 @@ def binary_focal_loss(
     gamma: float = 2.0,
     reduction: str = "mean",
 ) -> Tensor:
-    """Binary (and multi-label) focal loss on logits.
+    r"""Binary (and multi-label) focal loss on logits.
 
     .. math::
 
-        \\ell = - \\alpha_t \\, (1 - p_t)^{\\gamma} \\log p_t, \\qquad
-        p_t = p\\,y + (1 - p)(1 - y), \\quad
-        \\alpha_t = \\alpha\\,y + (1 - \\alpha)(1 - y), \\quad p = \\sigma(x)
+        \ell = - \alpha_t \, (1 - p_t)^{\gamma} \log p_t, \qquad
+        p_t = p\,y + (1 - p)(1 - y), \quad
+        \alpha_t = \alpha\,y + (1 - \alpha)(1 - y), \quad p = \sigma(x)
 
-    ``alpha`` weights positives by :math:`\\alpha` and negatives by
-    :math:`1 - \\alpha` (:math:`\\alpha_t`, as in Lin et al. 2017,
-    `arXiv:1708.02002 <https://arxiv.org/abs/1708.02002>`_, and torchvision's
+    ``alpha`` weights positives by :math:`\alpha` and negatives by
+    :math:`1 - \alpha` (:math:`\alpha_t`, as in the paper and torchvision's
     ``sigmoid_focal_loss``): one constant factor for every sample would only
     rescale the loss. ``alpha=None`` turns the weighting off; with
     ``alpha=None, gamma=0`` the loss *is*
     :func:`torch.nn.functional.binary_cross_entropy_with_logits`. Targets may be
-    soft (any value in ``[0, 1]``). Values and gradients are finite for logits
-    up to :math:`\\pm 10^4` in float32 and every ``gamma >= 0``.
+    soft (any value in ``[0, 1]``), and may require grad. Values and gradients are
+    finite for logits up to :math:`\pm 10^4` in float32 and every ``gamma >= 0``;
+    second derivatives are supported (``create_graph=True``). float16 and bfloat16
+    logits are computed and reduced in float32, and the result has the input's
+    dtype. The check that targets lie in ``[0, 1]`` runs for CPU tensors only (no
+    host sync on an accelerator).
 
     Args:
         input: logits of any shape.
-        target: targets in ``[0, 1]`` of the input's shape.
+        target: targets in ``[0, 1]`` of the input's shape, on the input's device.
         alpha: weight of the positive class in ``[0, 1]``, or ``None``.
-        gamma: focusing parameter :math:`\\gamma \\ge 0`.
+            Default: ``0.25``.
+        gamma: focusing parameter :math:`\gamma \ge 0`. Default: ``2.0``.
         reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
+            Default: ``"mean"``.
 
     Shape:
         - Input: ``(*)``; Target: ``(*)``, same shape.
@@ -267,6 +483,9 @@ def binary_focal_loss(
         >>> target = torch.tensor([1.0, 0.0, 0.0])
         >>> binary_focal_loss(logits, target, alpha=0.25, gamma=2.0)
         tensor(0.1000)
+
+    Paper: Lin et al. 2017, "Focal Loss for Dense Object Detection",
+    `arXiv:1708.02002 <https://arxiv.org/abs/1708.02002>`_.
     """
     if not isinstance(input, Tensor) or not input.is_floating_point():
         raise TypeError(f"`input` must be a floating-point tensor of logits, got {describe(input)}")
@@ -276,31 +495,47 @@ def binary_focal_loss(
         raise ValueError(
             f"`target` must have the input's shape {tuple(input.shape)}, got {tuple(target.shape)}"
         )
+    check_same_device(target, "target", input, "input")
     gamma = check_float(gamma, "gamma", minimum=0.0)
     if alpha is not None:
         alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0)
     check_reduction(reduction)
-    target = target.to(input.dtype)
-    if target.numel() and bool(((target < 0) | (target > 1)).any()):
-        raise ValueError("`target` values must lie in [0, 1]")
+    dtype = _compute_dtype(input.dtype)
+    x, t = input.to(dtype), target.to(dtype)
+    if t.device.type == "cpu" and t.numel():
+        low, high = torch.aminmax(t)
+        if not (bool(low >= 0) and bool(high <= 1)):  # NaN fails both comparisons
+            raise ValueError(
+                f"`target` values must lie in [0, 1], got values from {float(low)} to {float(high)}"
+            )
     if alpha is None and gamma == 0.0:
-        return F.binary_cross_entropy_with_logits(input, target, reduction=reduction)
-    loss = _BinaryFocalFunction.apply(input, target, alpha, gamma)
-    return _reduce(loss, reduction)
+        loss = F.binary_cross_entropy_with_logits(x, t, reduction=reduction)
+    else:
+        loss = _BinaryFocalFunction.apply(x, t, alpha, gamma, reduction)
+    return loss.to(input.dtype)
 
 
+# --------------------------------------------------------------------------- modules
 class FocalLoss(nn.Module):
-    """Module form of :func:`focal_loss`: stores the hyperparameters, calls the function.
+    r"""Module form of :func:`focal_loss`: stores the hyperparameters, calls the function.
 
     ``weight`` is registered as a buffer, so it follows ``.to(device)`` and is saved
     in the ``state_dict``.
+
+    Args:
+        gamma: focusing parameter :math:`\gamma \ge 0`. Default: ``2.0``.
+        weight: per-class weights, shape ``(C,)``. Default: ``None``.
+        ignore_index: a target value that contributes neither loss nor gradient.
+            Default: ``-100``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``. Default: ``"mean"``.
 
     Example:
         >>> criterion = FocalLoss(gamma=2.0, weight=torch.tensor([1.0, 4.0]))
         >>> criterion
         FocalLoss(gamma=2.0, weight=tensor([1., 4.]), ignore_index=-100, reduction='mean')
         >>> logits, target = torch.zeros(3, 2), torch.tensor([0, 1, 1])
-        >>> torch.equal(criterion(logits, target), focal_loss(logits, target, weight=criterion.weight))
+        >>> expected = focal_loss(logits, target, weight=criterion.weight)
+        >>> torch.equal(criterion(logits, target), expected)
         True
     """
 
@@ -316,12 +551,15 @@ class FocalLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.gamma = check_float(gamma, "gamma", minimum=0.0)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+            raise TypeError(f"`ignore_index` must be an int, got {describe(ignore_index)}")
         self.ignore_index = ignore_index
         self.reduction = check_reduction(reduction)
-        if weight is not None and not isinstance(weight, Tensor):
-            raise TypeError(
-                f"`weight` must be a tensor of per-class weights, got {describe(weight)}"
-            )
+        if weight is not None:
+            _check_weight_type(weight)
+            if weight.dim() != 1:
+                raise ValueError(f"`weight` must have shape (C,), got shape {tuple(weight.shape)}")
+            _check_weight_values(weight, "weight")
         self.register_buffer("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -335,15 +573,21 @@ class FocalLoss(nn.Module):
             reduction=self.reduction,
         )
 
-    def __repr__(self) -> str:
+    def extra_repr(self) -> str:
         return (
-            f"FocalLoss(gamma={self.gamma}, weight={self.weight!r}, "
-            f"ignore_index={self.ignore_index}, reduction={self.reduction!r})"
+            f"gamma={self.gamma}, weight={self.weight!r}, "
+            f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
         )
 
 
 class BinaryFocalLoss(nn.Module):
-    """Module form of :func:`binary_focal_loss`.
+    r"""Module form of :func:`binary_focal_loss`.
+
+    Args:
+        alpha: weight of the positive class in ``[0, 1]``, or ``None``.
+            Default: ``0.25``.
+        gamma: focusing parameter :math:`\gamma \ge 0`. Default: ``2.0``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``. Default: ``"mean"``.
 
     Example:
         >>> criterion = BinaryFocalLoss(alpha=0.25, gamma=2.0)
@@ -367,7 +611,5 @@ class BinaryFocalLoss(nn.Module):
             input, target, alpha=self.alpha, gamma=self.gamma, reduction=self.reduction
         )
 
-    def __repr__(self) -> str:
-        return (
-            f"BinaryFocalLoss(alpha={self.alpha}, gamma={self.gamma}, reduction={self.reduction!r})"
-        )
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, gamma={self.gamma}, reduction={self.reduction!r}"

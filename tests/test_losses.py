@@ -1,10 +1,12 @@
-"""Focal losses: identities, the alpha_t ratio, gradcheck, extreme logits, bad inputs."""
+"""Focal losses: identities, the alpha_t ratio, first and second derivatives, low precision,
+ignored rows, devices, extreme logits, bad inputs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from devices import device_fixture, no_host_sync  # noqa: F401  (the `device` fixture)
 
 import multiloss_helpers as mlh
 
@@ -234,6 +236,7 @@ def test_binary_module_equals_function():
     x, t = torch.randn(10), (torch.rand(10) < 0.5).float()
     module = mlh.BinaryFocalLoss(alpha=0.4, gamma=1.0, reduction="sum")
     assert repr(module) == "BinaryFocalLoss(alpha=0.4, gamma=1.0, reduction='sum')"
+    assert "__repr__" not in type(module).__dict__  # extra_repr, as PyTorch's modules
     torch.testing.assert_close(
         module(x, t), mlh.binary_focal_loss(x, t, alpha=0.4, gamma=1.0, reduction="sum")
     )
@@ -254,3 +257,348 @@ def test_binary_bad_inputs(kwargs, target, error, match):
     target = torch.tensor([0.0, 1.0, 1.0, 0.0]) if target is None else target
     with pytest.raises(error, match=match):
         mlh.binary_focal_loss(torch.randn(4), target, **kwargs)
+
+
+# ----------------------------------------------------------------- reprs rebuild the module
+@pytest.mark.parametrize(
+    "module",
+    [
+        mlh.FocalLoss(gamma=1.5, weight=torch.tensor([1.0, 4.0]), ignore_index=3, reduction="sum"),
+        mlh.FocalLoss(),
+        mlh.BinaryFocalLoss(alpha=None, gamma=0.5, reduction="none"),
+    ],
+)
+def test_repr_rebuilds_the_module(module):
+    namespace = {"FocalLoss": mlh.FocalLoss, "BinaryFocalLoss": mlh.BinaryFocalLoss}
+    rebuilt = eval(repr(module), {**namespace, "tensor": torch.tensor})
+    assert repr(rebuilt) == repr(module)
+    assert "__repr__" not in type(module).__dict__
+
+
+# ----------------------------------------------------------------- second derivatives
+def _reference_focal(x, t, gamma, weight=None, ignore_index=-100, reduction="mean"):
+    """Straightforward multi-class focal loss, differentiated by autograd (moderate logits)."""
+    valid = t != ignore_index
+    safe = torch.where(valid, t, 0)
+    log_p = torch.log_softmax(x, 1).gather(1, safe.unsqueeze(1)).squeeze(1)
+    w = valid.to(x.dtype) if weight is None else weight[safe] * valid
+    loss = -((1 - log_p.exp()) ** gamma) * log_p * w
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / w.sum()
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_multiclass_gradgradcheck(gamma, reduction, weighted, ignore):
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0, 1, 2, 1, 0])
+    if ignore:
+        t[1] = -100
+    if weighted:  # a learnable class weight: its gradient is checked too
+        w = (torch.rand(3, dtype=torch.float64) + 0.1).requires_grad_()
+
+        def fn(x, w):
+            return mlh.focal_loss(x, t, gamma=gamma, weight=w, reduction=reduction)
+
+        inputs = (x, w)
+    else:
+
+        def fn(x):
+            return mlh.focal_loss(x, t, gamma=gamma, reduction=reduction)
+
+        inputs = (x,)
+    assert torch.autograd.gradcheck(fn, inputs)
+    assert torch.autograd.gradgradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_gradgradcheck_with_soft_target_requiring_grad(gamma, alpha, reduction):
+    x = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    t = torch.rand(6, dtype=torch.float64, requires_grad=True)
+
+    def fn(x, t):
+        return mlh.binary_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=reduction)
+
+    assert torch.autograd.gradcheck(fn, (x, t))
+    assert torch.autograd.gradgradcheck(fn, (x, t))
+    x_only = (x,)
+    assert torch.autograd.gradgradcheck(lambda z: fn(z, t.detach()), x_only)
+
+
+def _gradient_penalty(loss_fn, seed=0):
+    """d/dtheta of ||dL/dx||^2 through a small linear model: a second derivative."""
+    gen = torch.Generator().manual_seed(seed)
+    lin = torch.nn.Linear(4, 3).double()
+    with torch.no_grad():
+        for p in lin.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+    x = torch.randn(8, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(loss_fn(lin(x)), x, create_graph=True)
+    return torch.autograd.grad(g.pow(2).sum(), list(lin.parameters()))
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_gradient_penalty_matches_the_reference_multiclass(gamma):
+    t = torch.tensor([0, 1, 2, 0, 1, 2, 0, -100])
+    w = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    ours = _gradient_penalty(lambda z: mlh.focal_loss(z, t, gamma=gamma, weight=w))
+    ref = _gradient_penalty(lambda z: _reference_focal(z, t, gamma, weight=w))
+    torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_gradient_penalty_matches_the_reference_binary(gamma):
+    t = torch.tensor([[1.0, 0.0, 0.3]] * 8, dtype=torch.float64)
+    ours = _gradient_penalty(lambda z: mlh.binary_focal_loss(z, t, gamma=gamma))
+    ref = _gradient_penalty(lambda z: _torchvision_form(z, t, 0.25, gamma).mean())
+    torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_learnable_weight_gets_the_reference_gradient(gamma, reduction):
+    x = 2 * torch.randn(12, 4, dtype=torch.float64)
+    t = torch.randint(4, (12,))
+    t[0] = -100
+    w1 = (torch.rand(4, dtype=torch.float64) + 0.5).requires_grad_()
+    w2 = w1.detach().clone().requires_grad_()
+    ours = mlh.focal_loss(x, t, gamma=gamma, weight=w1, reduction=reduction).sum()
+    ref = _reference_focal(x, t, gamma, weight=w2, reduction=reduction).sum()
+    torch.testing.assert_close(ours, ref)
+    (g_ours,) = torch.autograd.grad(ours, w1)
+    (g_ref,) = torch.autograd.grad(ref, w2)
+    torch.testing.assert_close(g_ours, g_ref)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_soft_target_requiring_grad_gets_the_reference_gradient(gamma, alpha):
+    x = 2 * torch.randn(20, dtype=torch.float64)
+    t1 = torch.rand(20, dtype=torch.float64).requires_grad_()
+    t2 = t1.detach().clone().requires_grad_()
+    ours = mlh.binary_focal_loss(x, t1, alpha=alpha, gamma=gamma)
+    ref = _torchvision_form(x, t2, alpha, gamma).mean()
+    (g_ours,) = torch.autograd.grad(ours, t1)
+    (g_ref,) = torch.autograd.grad(ref, t2)
+    assert g_ours is not None
+    torch.testing.assert_close(g_ours, g_ref)
+
+
+def test_second_backward_through_a_retained_graph_is_identical():
+    x = torch.randn(50, requires_grad=True)
+    loss = mlh.binary_focal_loss(x, (torch.rand(50) < 0.5).float())
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    assert torch.equal(first, second)
+
+
+# ----------------------------------------------------------------- low precision
+LOW_TOL = {torch.bfloat16: 2e-2, torch.float16: 2e-3, torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def _rel_err(a, b):
+    return ((a.double() - b).norm() / b.norm()).item()
+
+
+@pytest.mark.parametrize("dtype", list(LOW_TOL))
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_multiclass_dtype_axis(device, dtype, gamma):
+    if device.type == "mps" and dtype == torch.float64:
+        pytest.skip("MPS has no float64")
+    x = (3 * torch.randn(256, 10)).to(device, dtype).requires_grad_()
+    t = torch.randint(10, (256,), device=device)
+    t[:5] = -100
+    w = torch.rand(10, device=device) + 0.5
+    ours = mlh.focal_loss(x, t, gamma=gamma, weight=w.to(dtype))
+    assert ours.dtype == dtype
+    (g,) = torch.autograd.grad(ours, x)
+    assert g.dtype == dtype
+    x64 = x.detach().cpu().double().requires_grad_()
+    w64 = w.to(dtype).cpu().double()
+    ref = _reference_focal(x64, t.cpu(), gamma, weight=w64)
+    (g_ref,) = torch.autograd.grad(ref, x64)
+    torch.testing.assert_close(ours.double().cpu(), ref, rtol=LOW_TOL[dtype], atol=0)
+    # the gradient is as accurate as F.cross_entropy's in the same dtype (rounding only)
+    ce = F.cross_entropy(x, t, weight=w.to(dtype))
+    (g_ce,) = torch.autograd.grad(ce, x)
+    ce_ref = F.cross_entropy(x64, t.cpu(), weight=w64)
+    (g_ce_ref,) = torch.autograd.grad(ce_ref, x64)
+    assert _rel_err(g.cpu(), g_ref) <= 1.5 * _rel_err(g_ce.cpu(), g_ce_ref) + LOW_TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", list(LOW_TOL))
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_binary_dtype_axis(device, dtype, gamma):
+    if device.type == "mps" and dtype == torch.float64:
+        pytest.skip("MPS has no float64")
+    x = (3 * torch.randn(4096)).to(device, dtype).requires_grad_()
+    t = (torch.rand(4096, device=device) < 0.3).to(dtype)
+    ours = mlh.binary_focal_loss(x, t, gamma=gamma)
+    assert ours.dtype == dtype
+    (g,) = torch.autograd.grad(ours, x)
+    x64 = x.detach().cpu().double().requires_grad_()
+    ref = _torchvision_form(x64, t.cpu().double(), 0.25, gamma).mean()
+    (g_ref,) = torch.autograd.grad(ref, x64)
+    torch.testing.assert_close(ours.double().cpu(), ref, rtol=LOW_TOL[dtype], atol=0)
+    bce = F.binary_cross_entropy_with_logits(x, t)
+    (g_bce,) = torch.autograd.grad(bce, x)
+    bce_ref = F.binary_cross_entropy_with_logits(x64, t.cpu().double())
+    (g_bce_ref,) = torch.autograd.grad(bce_ref, x64)
+    assert _rel_err(g.cpu(), g_ref) <= 1.5 * _rel_err(g_bce.cpu(), g_bce_ref) + LOW_TOL[dtype]
+
+
+def test_float16_means_do_not_overflow(device):
+    x = torch.full((40960,), -10.0, device=device, dtype=torch.float16)
+    t = torch.ones_like(x)  # every element loses about 2.5: the sum is far above 65504
+    loss = mlh.binary_focal_loss(x, t)
+    assert loss.dtype == torch.float16
+    torch.testing.assert_close(loss.float().cpu(), torch.tensor(2.5), rtol=1e-3, atol=0)
+    logits = torch.zeros(40960, 4, device=device, dtype=torch.float16)
+    logits[:, 0] = -10.0
+    target = torch.zeros(40960, dtype=torch.long, device=device)
+    target[:100] = -100
+    weight = torch.tensor([2.0, 1.0, 1.0, 1.0], device=device, dtype=torch.float16)
+    expected = mlh.focal_loss(logits.float(), target, weight=weight.float())
+    for kwargs in ({"weight": weight}, {}):
+        loss = mlh.focal_loss(logits, target, **kwargs)
+        assert torch.isfinite(loss)
+        torch.testing.assert_close(loss.float(), expected, rtol=1e-3, atol=0)
+
+
+def test_autocast_output_dtype_does_not_depend_on_gamma():
+    lin = torch.nn.Linear(4, 3)
+    x, t = torch.randn(8, 4), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = lin(x)
+        dtypes = {mlh.focal_loss(logits, t, gamma=g).dtype for g in (0.0, 0.5, 1.0, 2.0)}
+        binary = {
+            mlh.binary_focal_loss(logits, torch.rand(8, 3), alpha=a, gamma=g).dtype
+            for a, g in ((None, 0.0), (0.25, 0.0), (0.25, 2.0))
+        }
+    assert logits.dtype == torch.bfloat16
+    assert dtypes == {torch.bfloat16} and binary == {torch.bfloat16}
+
+
+# ----------------------------------------------------------------- ignored rows
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_non_finite_logits_in_ignored_rows_change_nothing(device, gamma, reduction, weighted):
+    clean = torch.randn(6, 3, device=device)
+    t = torch.tensor([0, -100, 2, -100, 1, 0], device=device)
+    dirty = clean.clone()
+    dirty[1] = float("nan")
+    dirty[3] = torch.tensor([float("inf"), -float("inf"), 0.0])
+    w = torch.tensor([1.0, 2.0, 0.5], device=device) if weighted else None
+    clean.requires_grad_()
+    dirty.requires_grad_()
+    kwargs = {"gamma": gamma, "weight": w, "reduction": reduction}
+    expected = mlh.focal_loss(clean, t, **kwargs)
+    got = mlh.focal_loss(dirty, t, **kwargs)
+    torch.testing.assert_close(got, expected)
+    (g_clean,) = torch.autograd.grad(expected.sum(), clean)
+    (g_dirty,) = torch.autograd.grad(got.sum(), dirty)
+    torch.testing.assert_close(g_dirty, g_clean)
+    assert torch.equal(g_dirty[[1, 3]], torch.zeros(2, 3, device=device))
+
+
+# ----------------------------------------------------------------- devices and host syncs
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_focal_on_every_device_without_host_sync(device, gamma):
+    x = torch.randn(32, 4, device=device, requires_grad=True)
+    t = torch.randint(4, (32,), device=device)
+    t[0] = -100
+    w = torch.rand(4, device=device) + 0.1
+    with no_host_sync(device):
+        loss = mlh.focal_loss(x, t, gamma=gamma, weight=w)
+        loss.backward()
+        b = mlh.binary_focal_loss(x, torch.rand(32, 4, device=device), gamma=gamma)
+        b.backward()
+    expected = _reference_focal(x.detach().cpu().double(), t.cpu(), gamma, weight=w.cpu().double())
+    torch.testing.assert_close(loss.cpu().double(), expected, rtol=1e-5, atol=1e-6)
+    assert loss.device == x.device and torch.isfinite(x.grad).all()
+
+
+def test_devices_are_checked_where_tensors_meet():
+    x, t = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    meta = torch.device("meta")  # a second device that every machine has
+    with pytest.raises(ValueError, match=r"`target` is on meta but `input` is on cpu"):
+        mlh.focal_loss(x, t.to(meta))
+    with pytest.raises(ValueError, match=r"`weight` is on meta but `input` is on cpu"):
+        mlh.focal_loss(x, t, weight=torch.ones(3, device=meta))
+    with pytest.raises(ValueError, match=r"`target` is on meta but `input` is on cpu"):
+        mlh.binary_focal_loss(x, torch.rand(4, 3, device=meta))
+
+
+# ----------------------------------------------------------------- weights
+@pytest.mark.parametrize(
+    ("weight", "match"),
+    [
+        (torch.tensor([1.0, -0.5, 1.0]), r"`weight` must be non-negative and finite, got -0.5"),
+        (torch.tensor([1.0, float("nan"), 1.0]), r"`weight` must be non-negative and finite"),
+        (torch.tensor([1.0, float("inf"), 1.0]), r"`weight` must be non-negative and finite"),
+    ],
+)
+def test_negative_or_nan_weight_is_refused(weight, match):
+    with pytest.raises(ValueError, match=match):
+        mlh.focal_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), weight=weight)
+    with pytest.raises(ValueError, match=match):
+        mlh.FocalLoss(weight=weight)
+
+
+def test_integer_weight_is_refused():
+    with pytest.raises(TypeError, match="`weight` must be a floating-point tensor"):
+        mlh.focal_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), weight=torch.ones(3).long())
+
+
+def test_binary_nan_target_is_refused():
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        mlh.binary_focal_loss(torch.randn(3), torch.tensor([0.0, float("nan"), 1.0]))
+
+
+@pytest.mark.parametrize("num_classes", [3, 130])  # both kernels: logsumexp and log_softmax
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_both_multiclass_kernels_match_the_reference(num_classes, gamma):
+    x = (3 * torch.randn(6, num_classes, dtype=torch.float64)).requires_grad_()
+    t = torch.randint(num_classes, (6,))
+    t[2] = -100
+    ours = mlh.focal_loss(x, t, gamma=gamma)
+    ref = _reference_focal(x, t, gamma)
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(
+        torch.autograd.grad(ours, x)[0], torch.autograd.grad(ref, x)[0], rtol=1e-7, atol=1e-12
+    )
+    small = x.detach()[:3].requires_grad_()
+    assert torch.autograd.gradgradcheck(lambda z: mlh.focal_loss(z, t[:3], gamma=gamma), (small,))
+
+
+def test_binary_chunks_add_up(monkeypatch):
+    import multiloss_helpers.losses as losses
+
+    x = torch.randn(1000, dtype=torch.float64, requires_grad=True)
+    t = torch.rand(1000, dtype=torch.float64)
+    whole = mlh.binary_focal_loss(x, t, reduction="sum")
+    (g_whole,) = torch.autograd.grad(whole, x)
+    monkeypatch.setattr(losses, "_CHUNK", 64)  # 16 chunks, the last one partial
+    for reduction in REDUCTIONS:
+        chunked = mlh.binary_focal_loss(x, t, reduction=reduction)
+        expected = _torchvision_form(x, t, 0.25, 2.0)
+        expected = {"mean": expected.mean(), "sum": expected.sum(), "none": expected}[reduction]
+        torch.testing.assert_close(chunked, expected)
+    chunked = mlh.binary_focal_loss(x, t, reduction="sum")
+    torch.testing.assert_close(chunked, whole)
+    torch.testing.assert_close(torch.autograd.grad(chunked, x)[0], g_whole)
+
+
+def test_empty_inputs_follow_torch():
+    assert torch.isnan(mlh.binary_focal_loss(torch.zeros(0), torch.zeros(0)))
+    assert mlh.binary_focal_loss(torch.zeros(0), torch.zeros(0), reduction="sum") == 0
+    assert mlh.binary_focal_loss(torch.zeros(0, 3), torch.zeros(0, 3), reduction="none").shape == (
+        0,
+        3,
+    )
