@@ -179,6 +179,7 @@ def make_domain_data(
     n_features: int = 8,
     n_signal: int = 2,
     shift: float = 2.0,
+    signal_shift: float = 0.0,
     seed: int | torch.Generator = 0,
 ) -> dict[str, Tensor]:
     r"""A binary task observed in two domains that differ by a shift the label ignores.
@@ -190,11 +191,20 @@ def make_domain_data(
     the label. This is the setting of domain-adversarial training: features that
     serve the label but not the domain.
 
+    With ``signal_shift > 0`` domain 1 is also offset by ``signal_shift`` along
+    the diagonal of the signal features, while its label keeps following the
+    values *before* the offset (a sensor offset, not a change of task): a
+    classifier trained on domain 0 alone then misplaces its decision boundary in
+    domain 1. The offset moves with the nuisance shift, so features that cannot
+    tell the domains apart undo it.
+
     Args:
         n_per_domain: samples per domain; ``N = 2 * n_per_domain``.
         n_features: input features ``F`` (more than ``n_signal``).
         n_signal: features that determine the label.
         shift: size of the domain shift in the nuisance features.
+        signal_shift: offset of domain 1's signal features along their diagonal;
+            the label ignores it. Default: ``0.0``.
         seed: an ``int`` seed or a ``torch.Generator``.
 
     Returns:
@@ -215,6 +225,7 @@ def make_domain_data(
             f"`n_signal` must be smaller than `n_features` ({n_features}), got {n_signal}"
         )
     shift = check_float(shift, "shift", minimum=0.0)
+    signal_shift = check_float(signal_shift, "signal_shift", minimum=0.0)
     gen = check_generator(seed)
     n = 2 * n_per_domain
     x = torch.randn(n, n_features, generator=gen)
@@ -223,6 +234,7 @@ def make_domain_data(
     direction = direction / direction.norm()
     x[:, n_signal:] += shift * domain[:, None].float() * direction
     y = (x[:, :n_signal].sum(1) > 0).long()
+    x[:, :n_signal] += signal_shift / n_signal**0.5 * domain[:, None].float()
     order = torch.randperm(n, generator=gen)
     return {"x": x[order], "y": y[order], "domain": domain[order]}
 

@@ -240,3 +240,24 @@ class TestBatchLoader:
     def test_bad_inputs(self, args, kwargs, error, match):
         with pytest.raises(error, match=match):
             mlh.BatchLoader(*args, **kwargs)
+
+
+class TestMakeDomainDataSignalShift:
+    def test_default_keeps_the_label_rule_in_both_domains(self):
+        data = mlh.make_domain_data(200, seed=4)
+        assert torch.equal((data["x"][:, :2].sum(1) > 0).long(), data["y"])
+
+    def test_signal_shift_offsets_domain_one_only_and_keeps_its_labels(self):
+        plain = mlh.make_domain_data(300, shift=1.0, seed=5)
+        shifted = mlh.make_domain_data(300, shift=1.0, signal_shift=2.0, seed=5)
+        assert torch.equal(plain["y"], shifted["y"])
+        assert torch.equal(plain["domain"], shifted["domain"])
+        offset = shifted["x"] - plain["x"]
+        target = shifted["domain"] == 1
+        torch.testing.assert_close(offset[~target], torch.zeros_like(offset[~target]))
+        want = torch.tensor([2.0 / 2**0.5] * 2 + [0.0] * 6).expand(int(target.sum()), 8)
+        torch.testing.assert_close(offset[target], want)
+
+    def test_negative_signal_shift_is_refused(self):
+        with pytest.raises(ValueError, match="signal_shift"):
+            mlh.make_domain_data(10, signal_shift=-1.0)
