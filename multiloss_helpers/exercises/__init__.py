@@ -22,12 +22,21 @@ Example:
 
 from __future__ import annotations
 
-from . import combining, foundations, imbalance, investigations, pitfalls, weighting
+from . import (
+    combining,
+    foundations,
+    imbalance,
+    investigations,
+    investigations_combining,
+    pitfalls,
+    weighting,
+)
 from ._harness import CheckResult
 from .combining import *  # noqa: F403
 from .foundations import *  # noqa: F403
 from .imbalance import *  # noqa: F403
 from .investigations import *  # noqa: F403
+from .investigations_combining import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
 from .weighting import *  # noqa: F403
 
@@ -41,6 +50,7 @@ __all__ = sorted(
         *foundations.__all__,
         *imbalance.__all__,
         *investigations.__all__,
+        *investigations_combining.__all__,
         *pitfalls.__all__,
         *weighting.__all__,
     ]

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from multiloss_helpers import exercises_investigations_chB as inv
+from multiloss_helpers.exercises import investigations_combining as inv
 
 
 @pytest.fixture(scope="module")

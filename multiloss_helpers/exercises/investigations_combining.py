@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .exercises import CheckResult
+from ._harness import CheckResult
 
 __all__ = ["check_unbounded_slowdown"]
 
