@@ -22,11 +22,12 @@ Example:
 
 from __future__ import annotations
 
-from . import combining, foundations, imbalance, pitfalls, weighting
+from . import combining, foundations, imbalance, objectives, pitfalls, weighting
 from ._harness import CheckResult
 from .combining import *  # noqa: F403
 from .foundations import *  # noqa: F403
 from .imbalance import *  # noqa: F403
+from .objectives import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
 from .weighting import *  # noqa: F403
 
@@ -39,6 +40,7 @@ __all__ = sorted(
         *combining.__all__,
         *foundations.__all__,
         *imbalance.__all__,
+        *objectives.__all__,
         *pitfalls.__all__,
         *weighting.__all__,
     ]
