@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import multiloss_helpers as mlh
 from multiloss_helpers import exercises as ex
@@ -128,7 +129,7 @@ WRONG = [(name, i) for name, (_, wrong) in sorted(CASES.items()) for i in range(
 def test_every_chapter_15_check_is_tested_with_three_wrong_answers():
     from multiloss_helpers.exercises import objectives
 
-    assert set(CASES) == set(objectives.__all__)
+    assert set(CASES) | {"check_mgda_scale"} == set(objectives.__all__)
     assert all(len(wrong) >= 3 for _, wrong in CASES.values())
     assert set(objectives.__all__) <= set(ex.__all__)
 
@@ -194,3 +195,63 @@ def test_hints_never_contain_the_solution(capsys):
             message = getattr(ex, name)(bad).message
             assert not any(word in message for word in giveaways), (name, message)
     capsys.readouterr()
+
+
+# ------------------------------------------------- investigation: mgda_scale
+def _setup():
+    data = mlh.make_multitask_data(128, n_features=8, n_classes=3, seed=0)
+    data["y_reg"] = 10 * data["y_reg"]
+    model = mlh.MultiHeadNet(8, {"cls": 3, "reg": 1}, hidden=(32, 32), seed=0)
+    return model, data
+
+
+def _cls_weight(model, batch, k, *, params=None, scale_target=False, task=0):
+    out = model(batch["x"])
+    reg, target = out["reg"], batch["y_reg"]
+    mse = F.mse_loss(reg, k * target) if scale_target else k * F.mse_loss(reg, target)
+    losses = [F.cross_entropy(out["cls"], batch["y_cls"]), mse]
+    params = list(params if params is not None else model.shared_parameters())
+    grads = mlh.per_loss_grads(losses, params)
+    return float(mlh.min_norm_weights(grads)[task])
+
+
+def _heads(model):
+    return [*model.head_parameters("cls"), *model.head_parameters("reg")]
+
+
+KS = (0.001, 0.01, 0.1, 1)
+
+
+def test_a_measured_answer_passes():
+    model, batch = _setup()
+    weights = {k: _cls_weight(model, batch, k) for k in KS}
+    assert ex.check_mgda_scale(weights, model, batch)
+    assert weights[0.001] < 0.1 < 0.9 < weights[1]  # the weight moves across the range
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        ("regression's weight", "is off"),
+        ("all parameters", "is off"),
+        ("target scaled", "is off"),
+        ("k ignored", "is off"),
+        ("head parameters", "is off"),
+        ("missing k", "at least k = 0.001, 0.01, 0.1 and 1"),
+        ("not a weight", "number in [0, 1]"),
+    ],
+)
+def test_typical_wrong_answers_fail(wrong, hint, capsys):
+    model, batch = _setup()
+    answers = {
+        "regression's weight": {k: _cls_weight(model, batch, k, task=1) for k in KS},
+        "all parameters": {k: _cls_weight(model, batch, k, params=model.parameters()) for k in KS},
+        "target scaled": {k: _cls_weight(model, batch, k, scale_target=True) for k in KS},
+        "k ignored": {k: _cls_weight(model, batch, 1.0) for k in KS},
+        "head parameters": {k: _cls_weight(model, batch, k, params=_heads(model)) for k in KS},
+        "missing k": {k: _cls_weight(model, batch, k) for k in KS[1:]},
+        "not a weight": {k: 2.0 for k in KS},
+    }
+    result = ex.check_mgda_scale(answers[wrong], model, batch)
+    assert not result and capsys.readouterr().out.startswith("✗")
+    assert hint in result.message, result.message

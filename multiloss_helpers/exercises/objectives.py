@@ -3,13 +3,15 @@ r"""Checks for the exercises of The multi-objective view part (chapter 15)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from ._harness import CheckResult, describe, expect, forbid, gen, package, run_check
 
-__all__ = ["check_min_norm_two", "check_non_dominated"]
+__all__ = ["check_mgda_scale", "check_min_norm_two", "check_non_dominated"]
 
 
 # ------------------------------------------------------------- min-norm weights
@@ -169,4 +171,61 @@ def check_non_dominated(fn: Callable[[Tensor], Tensor]) -> CheckResult:
 
     return run_check(
         "non_dominated", fn, trials, "the non-dominated rows, with duplicates and ties"
+    )
+
+
+# ------------------------------------------------------ investigation, chapter 15
+def _mgda_cls_weight(model: nn.Module, batch: dict[str, Tensor], scale: float) -> float:
+    """MGDA's weight on the CE, with the MSE multiplied by ``scale``, on the shared trunk."""
+    out = model(batch["x"])
+    losses = [
+        F.cross_entropy(out["cls"], batch["y_cls"]),
+        scale * F.mse_loss(out["reg"], batch["y_reg"]),
+    ]
+    shared = list(model.shared_parameters())
+    rows = [
+        torch.cat([g.flatten() for g in torch.autograd.grad(loss, shared, retain_graph=True)])
+        for loss in losses
+    ]
+    return float(package().min_norm_weights(torch.stack(rows).double())[0])
+
+
+def check_mgda_scale(
+    weights: object, model: nn.Module, batch: dict[str, Tensor], *, atol: float = 0.01
+) -> CheckResult:
+    r"""Investigation: ``weights`` maps each factor ``k`` you tried (at least 0.001, 0.01,
+    0.1 and 1) to MGDA's min-norm weight on the classification loss, computed from the two
+    task gradients on ``model``'s shared parameters for ``batch``, with the regression
+    loss multiplied by ``k``.
+
+    The check recomputes each weight on the same model and batch (within ``atol``).
+    """
+
+    def trials() -> None:
+        expect(
+            isinstance(weights, dict) and {0.001, 0.01, 0.1, 1} <= set(weights),
+            "report a dict {k: weight} for at least k = 0.001, 0.01, 0.1 and 1, "
+            f"got {describe(weights)}"
+            + (f" with keys {sorted(weights)}" if isinstance(weights, dict) else ""),
+        )
+        table: dict[Any, Any] = weights if isinstance(weights, dict) else {}
+        for k in sorted(table):
+            got = table[k]
+            expect(
+                isinstance(got, (int, float)) and 0 <= got <= 1,
+                f"the weight for k={k} should be a number in [0, 1], got {got!r}",
+            )
+            want = _mgda_cls_weight(model, batch, float(k))
+            expect(
+                abs(float(got) - want) <= atol,
+                f"for k={k} your weight {float(got):.4g} is off: the classification's "
+                "min-norm weight, from the two gradients on the shared parameters only, "
+                "with the regression loss (not its target or prediction) multiplied by k",
+            )
+
+    return run_check(
+        "mgda_scale",
+        lambda: weights,
+        trials,
+        "MGDA's weights move with the scale of one loss, as measured",
     )
