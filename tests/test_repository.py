@@ -60,6 +60,8 @@ def test_toc_parts_use_the_books_captions():
         "Combining losses",
         "Imbalanced data",
         "Beyond fixed weights",
+        "Multiple losses in the wild",
+        "The multi-objective view",
         "Appendices",
     }
     assert {part["caption"] for part in toc["parts"]} <= allowed

@@ -5,10 +5,15 @@ prints a one-line verdict, and returns a :class:`CheckResult` that is truthy whe
 answer works. A failed check prints a hint about *what* is wrong (which input, which
 property), never the solution. ``NotImplementedError`` (an unfinished exercise stub) is let
 through, so a student notebook stops at the first exercise that is not done yet.
+Investigation checks take a measured finding instead of a function, rerun the experiment
+and accept the finding within a tolerance.
 
 The checks live in one module per part of the book (``foundations``: chapters 1-2,
-``combining``: 3-7, ``imbalance``: 8-9, ``weighting``: 10-11, ``pitfalls``: the appendix);
-``_harness`` holds the machinery they share. Every check is importable from here.
+``combining``: 3-7, ``imbalance``: 8-9, ``weighting``: 10-11, ``regularisers``: 12,
+``wild``: 13, ``two_players``: 14, ``objectives``: 15, ``pitfalls``: the appendix;
+``investigations`` and ``investigations_combining`` hold the investigation checks of
+chapters 1, 4 and 7); ``_harness`` holds the machinery they share. Every check is
+importable from here.
 
 Example:
     >>> def mean_squared_error(input, target, reduction="mean"):
@@ -28,6 +33,7 @@ from . import (
     imbalance,
     investigations,
     investigations_combining,
+    objectives,
     pitfalls,
     weighting,
 )
@@ -37,6 +43,7 @@ from .foundations import *  # noqa: F403
 from .imbalance import *  # noqa: F403
 from .investigations import *  # noqa: F403
 from .investigations_combining import *  # noqa: F403
+from .objectives import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
 from .weighting import *  # noqa: F403
 
@@ -51,6 +58,7 @@ __all__ = sorted(
         *imbalance.__all__,
         *investigations.__all__,
         *investigations_combining.__all__,
+        *objectives.__all__,
         *pitfalls.__all__,
         *weighting.__all__,
     ]
