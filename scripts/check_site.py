@@ -113,7 +113,10 @@ def check(url: str, shots: Path) -> list[str]:
             return pres.filter(p => p.scrollWidth > p.clientWidth + 1).length;
             """
         )
-        driver.save_screenshot(str(shots / "phone-output.png"))
+        errors = driver.find_elements(By.CSS_SELECTOR, "div.cell_output .output.traceback")
+        if errors:
+            time.sleep(0.5)
+            errors[0].screenshot(str(shots / "phone-error-output.png"))
         print(f"phone: outputs wider than the window: {overflowing}")
         if overflowing:
             failures.append(f"phone: {overflowing} outputs do not wrap (horizontal scrolling)")
