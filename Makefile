@@ -71,7 +71,7 @@ book: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
 
 test: test-package test-notebooks
 
-test-package: $(STAMP)
+test-package: $(STAMP) $(DEV_STAMP)
 	$(BIN)/python -m pytest tests multiloss_helpers
 
 # Every notebook is executed once, by the strict book build (a failing cell, a cell over
