@@ -53,7 +53,8 @@ setup: $(STAMP)
 
 # The cache of executed notebooks keys on each notebook's code only, so it is emptied
 # whenever the package or the environment changes: a cached output is never stale.
-$(NB_CACHE_STAMP): $(shell find multiloss_helpers -name '*.py') requirements.txt pyproject.toml
+$(NB_CACHE_STAMP): $(shell find multiloss_helpers -name '*.py') requirements.txt pyproject.toml \
+		scripts/ipython_kernel_config.py
 	rm -rf $(NB_CACHE)
 	@mkdir -p $(NB_CACHE)
 	@touch $@

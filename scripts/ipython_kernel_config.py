@@ -5,3 +5,10 @@
 # the notebooks themselves keep IPython's usual full tracebacks.
 c = get_config()  # noqa: F821
 c.InteractiveShell.xmode = "Minimal"
+# Warnings likewise: "UserWarning: message", without the temporary file and line number
+# that IPython gives each cell on the build machine.
+c.InteractiveShellApp.exec_lines = [
+    "import warnings as _w; "
+    "_w.formatwarning = lambda msg, cat, *_args, **_kw: f'{cat.__name__}: {msg}\\n'; "
+    "del _w"
+]
