@@ -174,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     args.screenshots.mkdir(parents=True, exist_ok=True)
     server, base = _serve(args.html)
     try:
-        failures = check(f"{base}/{page}", args.screenshots)
+        try:
+            failures = check(f"{base}/{page}", args.screenshots)
+        except Exception as error:  # chromedriver sometimes fails to start on a loaded machine
+            print(f"browser error ({type(error).__name__}); trying once more", flush=True)
+            failures = check(f"{base}/{page}", args.screenshots)
     finally:
         server.shutdown()
     print(f"screenshots in {args.screenshots}/")
