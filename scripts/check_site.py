@@ -105,22 +105,6 @@ def check(url: str, shots: Path) -> list[str]:
         print(f"phone: visible search bars: {len(bars)} {bars}")
         if len(bars) != 1:
             failures.append(f"phone: expected one visible search bar, got {len(bars)}: {bars}")
-        overflowing = driver.execute_script(
-            """
-            const pres = [...document.querySelectorAll('div.cell_output .output pre')];
-            const error = document.querySelector('div.cell_output .output.traceback');
-            if (error) error.scrollIntoView({block: 'center'});
-            return pres.filter(p => p.scrollWidth > p.clientWidth + 1).length;
-            """
-        )
-        errors = driver.find_elements(By.CSS_SELECTOR, "div.cell_output .output.traceback")
-        if errors:
-            time.sleep(0.5)
-            errors[0].screenshot(str(shots / "phone-error-output.png"))
-        print(f"phone: outputs wider than the window: {overflowing}")
-        if overflowing:
-            failures.append(f"phone: {overflowing} outputs do not wrap (horizontal scrolling)")
-        driver.execute_script("window.scrollTo(0, 0)")
         before = _sidebar_state(driver)
         print(f"phone: sidebar before the click: {before}")
         if before.get("visible"):
@@ -142,6 +126,23 @@ def check(url: str, shots: Path) -> list[str]:
                 failures.append(f"phone: the menu button did not open the sidebar: {after}")
             elif after["left"] < -1 or after["right"] > after["innerWidth"] + 1:
                 failures.append(f"phone: the open sidebar does not fit the window: {after}")
+        driver.get(url)  # a fresh page for the outputs
+        time.sleep(1.0)
+        overflowing = driver.execute_script(
+            """
+            const pres = [...document.querySelectorAll('div.cell_output .output pre')];
+            const error = document.querySelector('div.cell_output .output.traceback');
+            if (error) error.scrollIntoView({block: 'center'});
+            return pres.filter(p => p.scrollWidth > p.clientWidth + 1).length;
+            """
+        )
+        errors = driver.find_elements(By.CSS_SELECTOR, "div.cell_output .output.traceback")
+        if errors:
+            time.sleep(0.5)
+            errors[0].screenshot(str(shots / "phone-error-output.png"))
+        print(f"phone: outputs wider than the window: {overflowing}")
+        if overflowing:
+            failures.append(f"phone: {overflowing} outputs do not wrap (horizontal scrolling)")
     finally:
         driver.quit()
 
