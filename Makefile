@@ -1,45 +1,100 @@
 # Multiple Losses in PyTorch: every command sets up .venv from requirements.txt first.
 # `make book` builds the executed HTML book; `make test` runs the package tests and
-# every notebook. Both need nothing but Python 3 on the machine.
+# executes every notebook once. Both need nothing but Python 3 on the machine.
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements.stamp
 BENCH_STAMP := $(VENV)/.bench-requirements.stamp
+DEV_STAMP   := $(VENV)/.dev-requirements.stamp
+SITE_STAMP  := $(VENV)/.site-requirements.stamp
+# torch's exact version, read from requirements.txt (installed first, see $(STAMP)).
+TORCH_PIN   := $(shell sed -n 's/^torch==\([^ #]*\).*/\1/p' requirements.txt)
+# Executed notebooks are cached here (_config.yml: execute_notebooks: cache).
+NB_CACHE    := _build/.jupyter_cache
+NB_CACHE_STAMP := $(NB_CACHE)/.inputs.stamp
+JB_STRICT   := -W -n --keep-going
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test test-package test-notebooks test-grading lab bench assignments clean
+.PHONY: help setup book test test-package test-notebooks test-grading lab bench assignments clean \
+	lint dist seeds check-site bench-busy
 
 help:
 	@echo "make book   build the executed HTML book into _build/html"
-	@echo "make test   run the package tests and every notebook (nbmake)"
+	@echo "make test   run the package tests and execute every notebook (strict book build)"
 	@echo "make lab    open Jupyter Lab on book/"
 	@echo "make bench  print the benchmark ratios"
+	@echo "make bench-busy  time every chapter with one core kept busy"
+	@echo "make lint   ruff check, ruff format --check and mypy"
+	@echo "make dist   build the wheel and sdist into dist/ and run twine check"
+	@echo "make seeds  run every notebook for MLH_SEED=0..9 and list the failures"
+	@echo "make check-site  check the built book at phone width in headless Chromium"
 	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
 	@echo "make test-grading run nbgrader end to end (generate, autograde) on two chapters"
 	@echo "make clean  remove _build, caches and .venv"
 
 # The environment is rebuilt only when requirements.txt or pyproject.toml change.
+# torch goes first: on Linux without a GPU, from PyTorch's CPU index when it answers
+# (no CUDA packages); scripts/torch_index.py decides, and prints nothing to fall back
+# to the regular registry, as it does when the index cannot be reached.
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@index="$$($(BIN)/python scripts/torch_index.py)"; \
+	if [ -n "$$index" ]; then \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	    --index-url "$$index" "torch==$(TORCH_PIN)" \
+	  || echo "torch index: $$index failed, falling back to the regular registry"; \
+	fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 
 setup: $(STAMP)
 
-book: $(STAMP)
-	$(BIN)/jupyter-book build . --all -W -n --keep-going
+# The cache of executed notebooks keys on each notebook's code only, so it is emptied
+# whenever the package or the environment changes: a cached output is never stale.
+$(NB_CACHE_STAMP): $(shell find multiloss_helpers -name '*.py') requirements.txt pyproject.toml \
+		scripts/ipython_kernel_config.py
+	rm -rf $(NB_CACHE)
+	@mkdir -p $(NB_CACHE)
+	@touch $@
+
+# The kernels of the book build show short tracebacks (scripts/ipython_kernel_config.py).
+IPYTHON_PROFILE := _build/ipython/profile_default/ipython_kernel_config.py
+$(IPYTHON_PROFILE): scripts/ipython_kernel_config.py
+	@mkdir -p $(dir $@)
+	cp $< $@
+book test-notebooks: export IPYTHONDIR = $(abspath _build/ipython)
+
+book: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
+	$(BIN)/jupyter-book build . --all $(JB_STRICT)
 	@echo "The book is at file://$(abspath _build/html/index.html)"
 
 test: test-package test-notebooks
 
-test-package: $(STAMP)
+test-package: $(STAMP) $(DEV_STAMP)
 	$(BIN)/python -m pytest tests multiloss_helpers
 
-test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=120 --durations=0 book
+# Every notebook is executed once, by the strict book build (a failing cell, a cell over
+# the timeout or a warning fails it); the executed notebooks land in $(NB_CACHE), so a
+# `make book` that follows re-renders without executing anything again.
+test-notebooks: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
+	$(BIN)/jupyter-book build . --all $(JB_STRICT)
+	$(BIN)/python scripts/notebook_times.py $(NB_CACHE)
+
+# Every notebook for MLH_SEED=0..9 with nbmake (about ten times `make test-notebooks`;
+# not part of `make test`). Prints the failing notebooks per seed; fails if any.
+seeds: $(STAMP)
+	@mkdir -p _build; failed=""; for seed in 0 1 2 3 4 5 6 7 8 9; do \
+	  echo "== MLH_SEED=$$seed"; \
+	  MLH_SEED=$$seed $(BIN)/python -m pytest --nbmake --nbmake-timeout=120 -q -rf \
+	    -p no:cacheprovider book > _build/seed-$$seed.log 2>&1 \
+	    || failed="$$failed $$seed"; \
+	  grep -E "^(FAILED|[0-9]+ (passed|failed))" _build/seed-$$seed.log || tail -3 _build/seed-$$seed.log; \
+	done; \
+	if [ -n "$$failed" ]; then echo "seeds with failures:$$failed (logs: _build/seed-N.log)"; exit 1; fi; \
+	echo "every notebook passed for MLH_SEED=0..9"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab book
@@ -49,7 +104,38 @@ $(BENCH_STAMP): benchmarks/requirements.txt $(STAMP)
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
-	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do \
+	  case $$script in */busy_core.py) continue;; esac; \
+	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+bench-busy: $(STAMP)
+	$(BIN)/python benchmarks/busy_core.py
+
+$(DEV_STAMP): requirements-dev.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(DEV_STAMP)
+
+# All three run, whatever the first finds; the target fails if any of them does.
+lint: $(DEV_STAMP)
+	@status=0; \
+	echo "== ruff check"; $(BIN)/ruff check . || status=1; \
+	echo "== ruff format --check"; $(BIN)/ruff format --check . || status=1; \
+	echo "== mypy"; $(BIN)/mypy || status=1; \
+	exit $$status
+
+dist: $(DEV_STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+$(SITE_STAMP): requirements-site.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-site.txt
+	@touch $(SITE_STAMP)
+
+# Needs Chromium and its driver (Debian: apt-get install chromium chromium-driver).
+check-site: $(SITE_STAMP)
+	@test -f _build/html/index.html || $(MAKE) book
+	$(BIN)/python scripts/check_site.py _build/html --screenshots _build/site-check
 
 assignments: $(STAMP)
 	$(BIN)/python scripts/make_assignments.py book _build/assignments
@@ -64,6 +150,6 @@ test-grading: $(GRADING_STAMP)
 	MLH_TEST_GRADING=1 $(BIN)/python -m pytest tests/test_grading.py
 
 clean:
-	rm -rf _build .pytest_cache .jupyter_cache $(VENV) *.egg-info
+	rm -rf _build dist .pytest_cache .jupyter_cache .mypy_cache .ruff_cache $(VENV) *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +

@@ -1,0 +1,194 @@
+"""Check the built book at phone width in headless Chromium (``make check-site``).
+
+Serves ``_build/html`` on a local port, opens a chapter page 420 px wide and checks:
+
+1. the menu button (sphinx-book-theme's primary-sidebar toggle) opens the sidebar with
+   the table of contents, and the sidebar lies inside the window;
+2. exactly one search bar (a search field or a search button) is visible;
+3. cell outputs, error messages included, wrap instead of scrolling sideways.
+
+It also checks the desktop width (1280 px) for the same single search bar. Screenshots
+go to ``--screenshots`` so that a person can look at them. Exits 1 on any failed check.
+Needs Chromium and chromedriver (Debian: ``apt-get install chromium chromium-driver``)
+and Selenium (``requirements-site.txt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+PHONE = (420, 900)
+DESKTOP = (1280, 900)
+SEARCH_SELECTORS = "form.bd-search, .search-button-field, button.search-button, input[type=search]"
+
+
+def _serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _browser(width: int, height: int):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.add_argument(f"--window-size={width},{height}")
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary:
+        options.binary_location = binary
+    driver_path = shutil.which("chromedriver")
+    service = Service(executable_path=driver_path) if driver_path else Service()
+    driver = webdriver.Chrome(options=options, service=service)
+    # The window's outer size is not the page's; emulate a screen of exactly `width` px.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+    return driver
+
+
+def _visible_search_bars(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    bars = []
+    for element in driver.find_elements(By.CSS_SELECTOR, SEARCH_SELECTORS):
+        if element.is_displayed() and element.size["width"] > 0 and element.size["height"] > 0:
+            bars.append(element.get_attribute("class") or element.tag_name)
+    return bars
+
+
+def _sidebar_state(driver) -> dict:
+    return driver.execute_script(
+        """
+        const bar = document.querySelector('#pst-primary-sidebar, .bd-sidebar-primary');
+        if (!bar) return {found: false};
+        const r = bar.getBoundingClientRect();
+        const style = getComputedStyle(bar);
+        const links = bar.querySelectorAll('nav a.reference').length;
+        return {found: true, left: r.left, right: r.right, width: r.width,
+                visible: style.visibility !== 'hidden' && style.display !== 'none'
+                         && r.width > 0 && r.right > 0 && r.left < window.innerWidth,
+                links: links, innerWidth: window.innerWidth};
+        """
+    )
+
+
+def check(url: str, shots: Path) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    failures: list[str] = []
+    driver = _browser(*PHONE)
+    try:
+        driver.get(url)
+        time.sleep(1.0)
+        width = driver.execute_script("return window.innerWidth")
+        print(f"phone: window {width} px wide, {url}")
+        if width != PHONE[0]:
+            failures.append(f"phone: expected a window {PHONE[0]} px wide, got {width} px")
+        driver.save_screenshot(str(shots / "phone-closed.png"))
+        bars = _visible_search_bars(driver)
+        print(f"phone: visible search bars: {len(bars)} {bars}")
+        if len(bars) != 1:
+            failures.append(f"phone: expected one visible search bar, got {len(bars)}: {bars}")
+        before = _sidebar_state(driver)
+        print(f"phone: sidebar before the click: {before}")
+        if before.get("visible"):
+            failures.append("phone: the sidebar is already open before the menu button")
+        buttons = [
+            b
+            for b in driver.find_elements(By.CSS_SELECTOR, "button.primary-toggle, .primary-toggle")
+            if b.is_displayed()
+        ]
+        if not buttons:
+            failures.append("phone: no visible menu button (primary sidebar toggle)")
+        else:
+            buttons[0].click()
+            time.sleep(1.0)
+            driver.save_screenshot(str(shots / "phone-menu-open.png"))
+            after = _sidebar_state(driver)
+            print(f"phone: sidebar after the click: {after}")
+            if not (after.get("visible") and after.get("links", 0) > 0):
+                failures.append(f"phone: the menu button did not open the sidebar: {after}")
+            elif after["left"] < -1 or after["right"] > after["innerWidth"] + 1:
+                failures.append(f"phone: the open sidebar does not fit the window: {after}")
+        driver.get(url)  # a fresh page for the outputs
+        time.sleep(1.0)
+        overflowing = driver.execute_script(
+            """
+            const pres = [...document.querySelectorAll('div.cell_output .output pre')];
+            const error = document.querySelector('div.cell_output .output.traceback');
+            if (error) error.scrollIntoView({block: 'center'});
+            return pres.filter(p => p.scrollWidth > p.clientWidth + 1).length;
+            """
+        )
+        errors = driver.find_elements(By.CSS_SELECTOR, "div.cell_output .output.traceback")
+        if errors:
+            time.sleep(0.5)
+            errors[0].screenshot(str(shots / "phone-error-output.png"))
+        print(f"phone: outputs wider than the window: {overflowing}")
+        if overflowing:
+            failures.append(f"phone: {overflowing} outputs do not wrap (horizontal scrolling)")
+    finally:
+        driver.quit()
+
+    driver = _browser(*DESKTOP)
+    try:
+        driver.get(url)
+        time.sleep(1.0)
+        driver.save_screenshot(str(shots / "desktop.png"))
+        bars = _visible_search_bars(driver)
+        print(f"desktop: visible search bars: {len(bars)} {bars}")
+        if len(bars) != 1:
+            failures.append(f"desktop: expected one visible search bar, got {len(bars)}: {bars}")
+    finally:
+        driver.quit()
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("html", type=Path, help="the built site, e.g. _build/html")
+    parser.add_argument("--page", default=None, help="page to open, relative to html")
+    parser.add_argument("--screenshots", type=Path, default=Path("_build/site-check"))
+    args = parser.parse_args(argv)
+    if not (args.html / "index.html").exists():
+        parser.error(f"html: expected a built book with index.html, got {args.html}")
+    page = args.page or next(
+        (str(p.relative_to(args.html)) for p in sorted(args.html.glob("book/[0-9]*.html"))),
+        "index.html",
+    )
+    args.screenshots.mkdir(parents=True, exist_ok=True)
+    server, base = _serve(args.html)
+    try:
+        try:
+            failures = check(f"{base}/{page}", args.screenshots)
+        except Exception as error:  # chromedriver sometimes fails to start on a loaded machine
+            print(f"browser error ({type(error).__name__}); trying once more", flush=True)
+            failures = check(f"{base}/{page}", args.screenshots)
+    finally:
+        server.shutdown()
+    print(f"screenshots in {args.screenshots}/")
+    for failure in failures:
+        print(f"FAILED {failure}")
+    if not failures:
+        print("site check passed: the menu opens at 420 px and one search bar is visible")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
