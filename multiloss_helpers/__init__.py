@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import exercises
 from .combine import LossResult, MultiTaskLoss
+from .composite import DistillationLoss, distillation_loss, gaussian_kl
 from .data import (
     BatchLoader,
     make_domain_data,
@@ -66,6 +67,7 @@ __all__ = [
     "BinaryFocalLoss",
     "Callback",
     "DWA",
+    "DistillationLoss",
     "EqualWeighting",
     "FixedWeighting",
     "FocalLoss",
@@ -91,11 +93,13 @@ __all__ = [
     "confusion_matrix",
     "dann_scale",
     "default_device",
+    "distillation_loss",
     "evaluate",
     "exercises",
     "fit",
     "flat_grad",
     "focal_loss",
+    "gaussian_kl",
     "grad_cosine",
     "grad_reverse",
     "launch",
