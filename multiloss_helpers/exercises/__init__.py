@@ -7,7 +7,8 @@ property), never the solution. ``NotImplementedError`` (an unfinished exercise s
 through, so a student notebook stops at the first exercise that is not done yet.
 
 The checks live in one module per part of the book (``foundations``: chapters 1-2,
-``combining``: 3-7, ``imbalance``: 8-9, ``weighting``: 10-11, ``pitfalls``: the appendix);
+``combining``: 3-7, ``imbalance``: 8-9, ``weighting``: 10-11, ``wild``: 12-14,
+``pitfalls``: the appendix);
 ``_harness`` holds the machinery they share. Every check is importable from here.
 
 Example:
@@ -22,13 +23,14 @@ Example:
 
 from __future__ import annotations
 
-from . import combining, foundations, imbalance, pitfalls, weighting
+from . import combining, foundations, imbalance, pitfalls, weighting, wild
 from ._harness import CheckResult
 from .combining import *  # noqa: F403
 from .foundations import *  # noqa: F403
 from .imbalance import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
 from .weighting import *  # noqa: F403
+from .wild import *  # noqa: F403
 
 # Documented (and cross-referenced) as multiloss_helpers.exercises.CheckResult.
 CheckResult.__module__ = __name__
@@ -41,5 +43,6 @@ __all__ = sorted(
         *imbalance.__all__,
         *pitfalls.__all__,
         *weighting.__all__,
+        *wild.__all__,
     ]
 )
