@@ -31,6 +31,14 @@ def _kl_torch(mu, logvar):
     return torch.distributions.kl_divergence(q, p).flatten(1).sum(1).mean()
 
 
+def _kl_elements(mu, logvar):
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar)
+
+
+def _free_bits(mu, logvar, free_bits):
+    return _kl_elements(mu, logvar).mean(0).clamp(min=free_bits).sum()
+
+
 def _soft(s, t, temperature, reduction="batchmean", detach=True):
     t = t.detach() if detach else t
     return F.kl_div(
@@ -64,6 +72,22 @@ CASES = {
             (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 + lv).flatten(1).sum(1).mean(), "(6, 4)"),
             (lambda mu, lv: mlh.gaussian_kl(mu, lv), "mlh.gaussian_kl"),
             (_kl_torch, "torch.distributions"),
+        ],
+    ),
+    "check_free_bits_kl": (
+        _free_bits,
+        [
+            (
+                lambda mu, lv, lam: _kl_elements(mu, lv).clamp(min=lam).mean(0).sum(),
+                "free_bits=0.5",
+            ),
+            (
+                lambda mu, lv, lam: _kl_elements(mu, lv).mean(0).sum().clamp(min=lam),
+                "free_bits=0.5",
+            ),
+            (lambda mu, lv, lam: _kl_elements(mu, lv).sum(0).clamp(min=lam).sum(), "free_bits=0.0"),
+            (lambda mu, lv, lam: _free_bits(mu, lv, lam).detach(), "has no graph"),
+            (lambda mu, lv, lam: _kl_elements(mu, lv).mean(0).sum(), "free_bits=0.5"),
         ],
     ),
     "check_distillation": (

@@ -26,6 +26,7 @@ from ._harness import (
 
 __all__ = [
     "check_distillation",
+    "check_free_bits_kl",
     "check_gaussian_kl",
 ]
 
@@ -106,6 +107,44 @@ def check_gaussian_kl(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
         fn,
         trials,
         "values and gradients right, finite for log-variances from -1e4 to 50",
+    )
+
+
+def check_free_bits_kl(fn: Callable[[Tensor, Tensor, float], Tensor]) -> CheckResult:
+    r"""``fn(mu, logvar, free_bits)`` is the free-bits KL of ``(N, D)`` codes:
+    :math:`\sum_j \max(\lambda, \overline{\mathrm{KL}}_j)`, where
+    :math:`\overline{\mathrm{KL}}_j` is latent dimension ``j``'s KL averaged over the batch
+    and :math:`\lambda` = ``free_bits``.
+
+    Checked with ``free_bits`` 0 (the plain KL), 0.5 and 2 on codes whose dimensions carry
+    very different KLs, in value and in gradient: a dimension below :math:`\lambda` gets no
+    gradient, one above it gets the KL's.
+    """
+
+    def trials() -> None:
+        mlh = package()
+        g = gen(15)
+        scales = torch.tensor([0.1, 0.5, 1.5, 3.0])
+        mu = torch.randn(16, 4, generator=g) * scales
+        logvar = 0.3 * torch.randn(16, 4, generator=g) - scales
+        for free_bits in (0.0, 0.5, 2.0):
+            where = f"on a (16, 4) batch with free_bits={free_bits}"
+            ref_mu, ref_lv = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
+            per_dim = mlh.gaussian_kl(ref_mu.T, ref_lv.T, reduction="none") / len(mu)
+            want = per_dim.clamp(min=free_bits).sum()
+            want_grads = torch.autograd.grad(want, [ref_mu, ref_lv])
+            mine_mu, mine_lv = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
+            got = fn(mine_mu, mine_lv, free_bits)
+            expect_close(got, want.detach(), where, rtol=1e-4, atol=1e-6)
+            expect_grads(
+                got, [mine_mu, mine_lv], want_grads, f"your loss {where}", rtol=1e-4, atol=1e-7
+            )
+
+    return run_check(
+        "free_bits_kl",
+        fn,
+        trials,
+        "each dimension's batch-mean KL floored at free_bits, in value and gradient",
     )
 
 
