@@ -70,8 +70,7 @@ def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: str = "mean") -> Tenso
     (the batch), then reduced over the batch. This is the regulariser of a variational
     autoencoder's loss, reconstruction :math:`+ \beta \cdot \operatorname{KL}` (Kingma and
     Welling 2013, "Auto-Encoding Variational Bayes",
-    `arXiv:1312.6114 <https://arxiv.org/abs/1312.6114>`_; Higgins et al. 2017,
-    ":math:`\beta`-VAE").
+    `arXiv:1312.6114 <https://arxiv.org/abs/1312.6114>`_, with :math:`\beta = 1`).
 
     :math:`e^{v} - 1 - v` is computed as ``expm1(v) - v``, and by its Taylor series for
     :math:`|v| < 10^{-2}`, which keeps its relative precision near :math:`v = 0` where the
