@@ -14,6 +14,7 @@ from __future__ import annotations
 from . import exercises
 from .class_balance import class_weights, sample_weights
 from .combine import LossResult, MultiTaskLoss
+from .composite import DistillationLoss, distillation_loss, gaussian_kl
 from .data import (
     BatchLoader,
     make_domain_data,
@@ -69,6 +70,7 @@ __all__ = [
     "BinaryFocalLoss",
     "Callback",
     "DWA",
+    "DistillationLoss",
     "EqualWeighting",
     "FixedWeighting",
     "FocalLoss",
@@ -96,11 +98,13 @@ __all__ = [
     "dann_scale",
     "ddp_mean",
     "default_device",
+    "distillation_loss",
     "evaluate",
     "exercises",
     "fit",
     "flat_grad",
     "focal_loss",
+    "gaussian_kl",
     "grad_cosine",
     "grad_reverse",
     "launch",

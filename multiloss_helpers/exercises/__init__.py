@@ -36,6 +36,7 @@ from . import (
     objectives,
     pitfalls,
     weighting,
+    wild,
 )
 from ._harness import CheckResult
 from .combining import *  # noqa: F403
@@ -46,6 +47,7 @@ from .investigations_combining import *  # noqa: F403
 from .objectives import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
 from .weighting import *  # noqa: F403
+from .wild import *  # noqa: F403
 
 # Documented (and cross-referenced) as multiloss_helpers.exercises.CheckResult.
 CheckResult.__module__ = __name__
@@ -61,5 +63,6 @@ __all__ = sorted(
         *objectives.__all__,
         *pitfalls.__all__,
         *weighting.__all__,
+        *wild.__all__,
     ]
 )

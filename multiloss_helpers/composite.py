@@ -1,0 +1,262 @@
+r"""Losses that are sums of different kinds of terms: a VAE's KL term, distillation.
+
+A variational autoencoder adds a Gaussian KL divergence to its reconstruction loss; a
+distilled student adds a soft KL towards its teacher to its hard cross-entropy. Both terms
+are written here once, stable in low precision and checked at the door.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._validation import check_float, check_labels, check_reduction, describe
+
+__all__ = ["DistillationLoss", "distillation_loss", "gaussian_kl"]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    r"""float32 for half-precision inputs, the input's dtype otherwise."""
+    return torch.float32 if dtype in _LOW_PRECISION else dtype
+
+
+def _check_floating(value: Any, name: str, what: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"`{name}` must be a tensor of {what}, got {describe(value)}")
+    if not value.is_floating_point():
+        raise TypeError(f"`{name}` must be a floating-point tensor of {what}, got {value.dtype}")
+    return value
+
+
+def _check_pair(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    r"""Same shape, dtype and device for two tensors that are used element by element."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have the same shape, got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
+        )
+    if a.dtype != b.dtype:
+        raise TypeError(
+            f"`{name_a}` and `{name_b}` must have the same dtype, got {a.dtype} and {b.dtype}"
+        )
+    if a.device != b.device:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must be on one device, got {a.device} and {b.device}"
+        )
+
+
+def _half_exp_minus_one_minus(v: Tensor) -> Tensor:
+    r""":math:`(e^v - 1 - v) / 2` without cancellation: a Taylor series near 0, else ``expm1``."""
+    small = v.abs() < 1e-2
+    s = v.clamp(-1e-2, 1e-2)  # keeps the unused branch (and its gradient) finite
+    series = s.square() * (0.25 + s * (1.0 / 12.0 + s * (1.0 / 48.0)))
+    return torch.where(small, series, 0.5 * (torch.expm1(v) - v))
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""KL divergence from a diagonal Gaussian to the standard normal, per sample.
+
+    .. math::
+
+        \operatorname{KL}\bigl(\mathcal N(\mu, e^{v}) \,\|\, \mathcal N(0, I)\bigr)
+        = \frac12 \sum_j \left(\mu_j^2 + e^{v_j} - 1 - v_j\right)
+
+    with :math:`v = \log \sigma^2` (``logvar``), summed over every dimension but the first
+    (the batch), then reduced over the batch. This is the regulariser of a variational
+    autoencoder's loss, reconstruction :math:`+ \beta \cdot \operatorname{KL}` (Kingma and
+    Welling 2013, "Auto-Encoding Variational Bayes",
+    `arXiv:1312.6114 <https://arxiv.org/abs/1312.6114>`_, with :math:`\beta = 1`).
+
+    :math:`e^{v} - 1 - v` is computed as ``expm1(v) - v``, and by its Taylor series for
+    :math:`|v| < 10^{-2}`, which keeps its relative precision near :math:`v = 0` where the
+    term vanishes. Values and gradients are finite wherever
+    :math:`e^{v}` is representable in float32 (:math:`v` up to about 88), e.g. for
+    ``logvar=-1e4``. Half-precision inputs are computed and reduced in float32 and returned
+    in their own dtype.
+
+    Args:
+        mu: the posterior means :math:`\mu`, shape ``(N, *)``.
+        logvar: the posterior log-variances :math:`\log\sigma^2`, the shape of ``mu``.
+        reduction: ``"mean"`` (over the batch), ``"sum"`` or ``"none"`` (one value per
+            sample). Default: ``"mean"``.
+
+    Shape:
+        - mu, logvar: ``(N, *)``, at least one dimension.
+        - Output: scalar, or ``(N,)`` for ``reduction="none"``.
+
+    Example:
+        >>> mu = torch.tensor([[0.0, 0.0], [1.0, -1.0]])
+        >>> logvar = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+        >>> gaussian_kl(mu, logvar, reduction="none")
+        tensor([0., 1.])
+        >>> gaussian_kl(mu, logvar)
+        tensor(0.5000)
+    """
+    _check_floating(mu, "mu", "posterior means")
+    _check_floating(logvar, "logvar", "posterior log-variances")
+    if mu.dim() < 1:
+        raise ValueError(
+            f"`mu` must have a batch dimension, shape (N, *), got shape {tuple(mu.shape)}"
+        )
+    _check_pair(mu, logvar, "mu", "logvar")
+    check_reduction(reduction)
+    dtype = _compute_dtype(mu.dtype)
+    m, v = mu.to(dtype), logvar.to(dtype)
+    per_element = 0.5 * m.square() + _half_exp_minus_one_minus(v)
+    per_sample = per_element.reshape(len(mu), -1).sum(dim=1)
+    if reduction == "none":
+        return per_sample.to(mu.dtype)
+    total = per_sample.sum()
+    if reduction == "mean":
+        total = total / len(mu) if len(mu) else total * float("nan")
+    return total.to(mu.dtype)
+
+
+def _check_distillation_args(
+    student: Any, teacher: Any, target: Any, temperature: Any, alpha: Any
+) -> tuple[float, float]:
+    _check_floating(student, "student_logits", "logits")
+    _check_floating(teacher, "teacher_logits", "logits")
+    if student.dim() != 2:
+        raise ValueError(
+            f"`student_logits` must have shape (N, C), got shape {tuple(student.shape)}"
+        )
+    _check_pair(student, teacher, "student_logits", "teacher_logits")
+    check_labels(target, "target", dim=1)
+    if target.shape[0] != student.shape[0]:
+        raise ValueError(
+            f"`target` must have shape ({student.shape[0]},), one class per row of "
+            f"`student_logits`, got {tuple(target.shape)}"
+        )
+    if target.device != student.device:
+        raise ValueError(
+            f"`student_logits` and `target` must be on one device, got {student.device} and "
+            f"{target.device}"
+        )
+    if target.device.type == "cpu" and target.numel():  # a cheap read on the CPU only
+        low, high = int(target.min()), int(target.max())
+        if low < 0 or high >= student.shape[1]:
+            raise ValueError(
+                f"`target` holds class index {low if low < 0 else high}, outside "
+                f"[0, {student.shape[1]})"
+            )
+    temperature = check_float(temperature, "temperature", minimum=0.0, open_minimum=True)
+    alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0)
+    return temperature, alpha
+
+
+def distillation_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    target: Tensor,
+    *,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
+) -> Tensor:
+    r"""Knowledge distillation: a soft KL towards the teacher plus the hard cross-entropy.
+
+    .. math::
+
+        \mathcal L = \alpha\, T^2\, \frac1N \sum_{i=1}^N
+        \operatorname{KL}\bigl(\operatorname{softmax}(t_i / T) \,\|\,
+        \operatorname{softmax}(s_i / T)\bigr)
+        + (1 - \alpha)\, \operatorname{CE}(s, y)
+
+    with student logits :math:`s`, teacher logits :math:`t`, temperature :math:`T` and
+    class targets :math:`y` (Hinton et al. 2015, "Distilling the Knowledge in a Neural
+    Network", `arXiv:1503.02531 <https://arxiv.org/abs/1503.02531>`_). The KL is summed over
+    classes and averaged over the batch (``batchmean``, the true KL per sample), and computed
+    from ``log_softmax`` of both sides, so it stays finite for large logits.
+
+    **Why** :math:`T^2`. The soft term's gradient with respect to a student logit is
+    :math:`(p^T_s - p^T_t) / (N T)`, and for large :math:`T` the difference of the softened
+    probabilities itself shrinks like :math:`1/T`: without the factor the soft gradients fall
+    like :math:`1/T^2`, and changing :math:`T` would silently reweight the two terms.
+
+    The teacher receives **no gradient**: its logits are detached inside, so passing a
+    teacher's output that requires grad is safe. With ``alpha=0`` the result *is*
+    ``F.cross_entropy(student_logits, target)``; with ``alpha=1`` it is the soft term alone.
+    Half-precision logits are computed in float32 and the result is returned in their dtype.
+
+    Args:
+        student_logits: the student's logits :math:`s`, shape ``(N, C)``.
+        teacher_logits: the teacher's logits :math:`t`, the shape of ``student_logits``.
+        target: class indices in ``[0, C)``, shape ``(N,)``.
+        temperature: the softening temperature :math:`T > 0`. Default: ``2.0``.
+        alpha: the soft term's share :math:`\alpha \in [0, 1]`. Default: ``0.5``.
+
+    Shape:
+        - student_logits, teacher_logits: ``(N, C)``.
+        - target: ``(N,)``, integer.
+        - Output: scalar.
+
+    Example:
+        >>> student = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.5]], requires_grad=True)
+        >>> teacher = torch.tensor([[3.0, 1.0, -2.0], [0.0, 2.0, 0.0]], requires_grad=True)
+        >>> target = torch.tensor([0, 1])
+        >>> loss = distillation_loss(student, teacher, target, temperature=2.0, alpha=0.5)
+        >>> loss
+        tensor(0.3017, grad_fn=<AddBackward0>)
+        >>> loss.backward()
+        >>> teacher.grad is None
+        True
+        >>> torch.equal(distillation_loss(student, teacher, target, alpha=0.0),
+        ...             F.cross_entropy(student, target))
+        True
+    """
+    temperature, alpha = _check_distillation_args(
+        student_logits, teacher_logits, target, temperature, alpha
+    )
+    dtype = _compute_dtype(student_logits.dtype)
+    student = student_logits.to(dtype)
+    total: Tensor | None = None
+    if alpha > 0.0:
+        log_p_student = F.log_softmax(student / temperature, dim=1)
+        log_p_teacher = F.log_softmax(teacher_logits.detach().to(dtype) / temperature, dim=1)
+        soft = F.kl_div(log_p_student, log_p_teacher, log_target=True, reduction="batchmean")
+        total = (alpha * temperature**2) * soft
+    if alpha < 1.0:
+        hard = F.cross_entropy(student, target)
+        total = hard if alpha == 0.0 else total + (1.0 - alpha) * hard
+    assert total is not None
+    return total.to(student_logits.dtype)
+
+
+class DistillationLoss(nn.Module):
+    r"""The module form of :func:`distillation_loss`: it holds ``temperature`` and ``alpha``.
+
+    Args:
+        temperature: the softening temperature :math:`T > 0`. Default: ``2.0``.
+        alpha: the soft term's share :math:`\alpha \in [0, 1]`. Default: ``0.5``.
+
+    Example:
+        >>> criterion = DistillationLoss(temperature=4.0, alpha=0.9)
+        >>> criterion
+        DistillationLoss(temperature=4.0, alpha=0.9)
+        >>> student, teacher = torch.zeros(2, 3), torch.zeros(2, 3)
+        >>> criterion(student, teacher, torch.tensor([0, 2])).shape
+        torch.Size([])
+    """
+
+    def __init__(self, *, temperature: float = 2.0, alpha: float = 0.5) -> None:
+        super().__init__()
+        self.temperature = check_float(temperature, "temperature", minimum=0.0, open_minimum=True)
+        self.alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0)
+
+    def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
+        r"""The loss of :func:`distillation_loss` with this module's hyperparameters."""
+        return distillation_loss(
+            student_logits,
+            teacher_logits,
+            target,
+            temperature=self.temperature,
+            alpha=self.alpha,
+        )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, alpha={self.alpha}"

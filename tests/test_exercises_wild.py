@@ -1,0 +1,166 @@
+"""The checks of the Multiple losses in the wild part: a right answer passes, typical wrong
+answers fail with a hint, and an unfinished stub stops with NotImplementedError."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributions
+import torch.nn.functional as F
+
+import multiloss_helpers as mlh
+from multiloss_helpers import exercises as ex
+
+# one wrong answer uses kl_div's element mean, which PyTorch warns about
+pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
+
+
+# ------------------------------------------------------------------ chapter 13
+def _kl(mu, logvar):
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).flatten(1).sum(1).mean()
+
+
+def _kl_through_variance(mu, logvar):
+    var = logvar.exp()
+    return 0.5 * (mu**2 + var - 1 - var.log()).flatten(1).sum(1).mean()
+
+
+def _kl_torch(mu, logvar):
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    return torch.distributions.kl_divergence(q, p).flatten(1).sum(1).mean()
+
+
+def _kl_elements(mu, logvar):
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar)
+
+
+def _free_bits(mu, logvar, free_bits):
+    return _kl_elements(mu, logvar).mean(0).clamp(min=free_bits).sum()
+
+
+def _soft(s, t, temperature, reduction="batchmean", detach=True):
+    t = t.detach() if detach else t
+    return F.kl_div(
+        F.log_softmax(s / temperature, dim=1),
+        F.log_softmax(t / temperature, dim=1),
+        log_target=True,
+        reduction=reduction,
+    )
+
+
+def _distill(s, t, y, temperature, alpha, **kw):
+    hard = F.cross_entropy(s, y)
+    return alpha * temperature**2 * _soft(s, t, temperature, **kw) + (1 - alpha) * hard
+
+
+def _distill_swapped(s, t, y, temperature, alpha):
+    p_s = F.log_softmax(s / temperature, dim=1)
+    p_t = F.log_softmax(t.detach() / temperature, dim=1)
+    soft = F.kl_div(p_t, p_s, log_target=True, reduction="batchmean")
+    return alpha * temperature**2 * soft + (1 - alpha) * F.cross_entropy(s, y)
+
+
+CASES = {
+    "check_gaussian_kl": (
+        _kl,
+        [
+            (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv).mean(), "adds up its dimensions"),
+            (lambda mu, lv: (mu**2 + lv.exp() - 1 - lv).flatten(1).sum(1).mean(), "(6, 4)"),
+            (_kl_through_variance, "logvar = -1e4"),
+            (lambda mu, lv: _kl(mu, lv.detach()), "does not reach every input"),
+            (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 + lv).flatten(1).sum(1).mean(), "(6, 4)"),
+            (lambda mu, lv: mlh.gaussian_kl(mu, lv), "mlh.gaussian_kl"),
+            (_kl_torch, "torch.distributions"),
+        ],
+    ),
+    "check_free_bits_kl": (
+        _free_bits,
+        [
+            (
+                lambda mu, lv, lam: _kl_elements(mu, lv).clamp(min=lam).mean(0).sum(),
+                "free_bits=0.5",
+            ),
+            (
+                lambda mu, lv, lam: _kl_elements(mu, lv).mean(0).sum().clamp(min=lam),
+                "free_bits=0.5",
+            ),
+            (lambda mu, lv, lam: _kl_elements(mu, lv).sum(0).clamp(min=lam).sum(), "free_bits=0.0"),
+            (lambda mu, lv, lam: _free_bits(mu, lv, lam).detach(), "has no graph"),
+            (lambda mu, lv, lam: _kl_elements(mu, lv).mean(0).sum(), "free_bits=0.5"),
+        ],
+    ),
+    "check_distillation": (
+        _distill,
+        [
+            (lambda s, t, y, T, a: _distill(s, t, y, T, a, detach=False), "teacher's logits"),
+            (
+                lambda s, t, y, T, a: a * _soft(s, t, T) + (1 - a) * F.cross_entropy(s, y),
+                "temperature=4.0, alpha=1.0",
+            ),
+            (
+                lambda s, t, y, T, a: _distill(s, t, y, T, a, reduction="mean"),
+                "temperature=1.0, alpha=1.0",
+            ),
+            (_distill_swapped, "temperature=1.0, alpha=1.0"),
+            (lambda s, t, y, T, a: _distill(s, t, y, T, 1 - a), "temperature=1.0, alpha=0.0"),
+            (lambda s, t, y, T, a: mlh.distillation_loss(s, t, y, temperature=T, alpha=a), "mlh."),
+        ],
+    ),
+}
+
+WRONG = [(name, i) for name, (_, wrong) in sorted(CASES.items()) for i in range(len(wrong))]
+
+
+def test_every_wild_check_is_tested_with_three_wrong_answers():
+    from multiloss_helpers.exercises import wild
+
+    assert set(CASES) == set(wild.__all__)
+    assert all(len(wrong) >= 3 for _, wrong in CASES.values())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_check_passes_a_right_answer(name, capsys):
+    good, _ = CASES[name]
+    result = getattr(ex, name)(good)
+    out = capsys.readouterr().out
+    assert result and result.passed, out
+    assert out.startswith("✓")
+
+
+@pytest.mark.parametrize(("name", "which"), WRONG, ids=[f"{n}-{i}" for n, i in WRONG])
+def test_check_fails_a_typical_wrong_answer_with_a_hint(name, which, capsys):
+    bad, hint = CASES[name][1][which]
+    result = getattr(ex, name)(bad)
+    out = capsys.readouterr().out
+    assert not result and out.startswith("✗"), out
+    assert hint in result.message, f"{name}: hint {hint!r} not in {result.message!r}"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_unfinished_stub_stops_with_not_implemented(name):
+    def stub(*args, **kwargs):
+        raise NotImplementedError("exercise")
+
+    with pytest.raises(NotImplementedError):
+        getattr(ex, name)(stub)
+
+
+def test_forbidden_functions_are_restored():
+    originals = (mlh.gaussian_kl, torch.distributions.kl_divergence, mlh.distillation_loss)
+    ex.check_gaussian_kl(_kl_torch)
+    ex.check_distillation(CASES["check_distillation"][1][-1][0])
+    assert originals == (
+        mlh.gaussian_kl,
+        torch.distributions.kl_divergence,
+        mlh.distillation_loss,
+    )
+
+
+def test_hints_never_contain_the_solution(capsys):
+    giveaways = ("expm1", "batchmean", "T**2", "log_softmax", ".detach()")
+    for name, (_, wrong) in CASES.items():
+        for bad, _ in wrong:
+            message = getattr(ex, name)(bad).message
+            assert not any(word in message for word in giveaways), (name, message)
+    capsys.readouterr()
