@@ -135,7 +135,7 @@ def check_params(
     tensor is a ``TypeError``: iterating it would silently give its rows.
     """
     if isinstance(params, nn.Module):
-        items = list(params.parameters())
+        items: list[Tensor] = list(params.parameters())
     elif isinstance(params, Tensor):
         if not single:
             raise TypeError(

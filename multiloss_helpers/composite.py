@@ -214,16 +214,16 @@ def distillation_loss(
     )
     dtype = _compute_dtype(student_logits.dtype)
     student = student_logits.to(dtype)
-    total: Tensor | None = None
-    if alpha > 0.0:
+    parts: list[Tensor] = []
+    if alpha > 0.0:  # skipped at alpha = 0, so that the result is exactly F.cross_entropy
         log_p_student = F.log_softmax(student / temperature, dim=1)
         log_p_teacher = F.log_softmax(teacher_logits.detach().to(dtype) / temperature, dim=1)
         soft = F.kl_div(log_p_student, log_p_teacher, log_target=True, reduction="batchmean")
-        total = (alpha * temperature**2) * soft
+        parts.append((alpha * temperature**2) * soft)
     if alpha < 1.0:
         hard = F.cross_entropy(student, target)
-        total = hard if alpha == 0.0 else total + (1.0 - alpha) * hard
-    assert total is not None
+        parts.append(hard if alpha == 0.0 else (1.0 - alpha) * hard)
+    total = parts[0] if len(parts) == 1 else parts[0] + parts[1]
     return total.to(student_logits.dtype)
 
 

@@ -556,7 +556,7 @@ def single_process_gradients(seed: int, n_samples: int, *, aux: bool = False) ->
     """
     model, data = _model_and_data(seed, n_samples)
     losses = _three_losses(model, data) if aux else _two_losses(model, data)
-    sum(losses).backward()
+    torch.stack(list(losses)).sum().backward()
     return _flat_grad(model)
 
 
@@ -567,7 +567,8 @@ def ddp_summed_loss_worker(
     model, data = _model_and_data(seed, n_samples)
     ddp = DDP(model)
     batch = _shard(data, rank, world_size)
-    sum(_three_losses(ddp, batch) if aux else _two_losses(ddp, batch)).backward()
+    losses = _three_losses(ddp, batch) if aux else _two_losses(ddp, batch)
+    torch.stack(list(losses)).sum().backward()
     return _flat_grad(model)
 
 
@@ -635,9 +636,9 @@ def ddp_accumulation_worker(
         micro = {key: value[k::micro_batches] for key, value in shard.items()}
         if k < micro_batches - 1:
             with ddp.no_sync():  # accumulate locally, no all-reduce
-                (sum(_two_losses(ddp, micro)) / micro_batches).backward()
+                (torch.stack(_two_losses(ddp, micro)).sum() / micro_batches).backward()
         else:  # the last backward all-reduces the accumulated gradients
-            (sum(_two_losses(ddp, micro)) / micro_batches).backward()
+            (torch.stack(_two_losses(ddp, micro)).sum() / micro_batches).backward()
     return _flat_grad(model)
 
 

@@ -331,7 +331,7 @@ def _reachable(root: torch.autograd.graph.Node) -> tuple[set[int], list[object]]
         variable = getattr(node, "variable", None)
         if variable is not None:
             leaves.add(id(variable))
-        stack.extend(next_node for next_node, _ in node.next_functions)
+        stack.extend(next_node for next_node, _ in node.next_functions if next_node is not None)
     return leaves | seen, nodes
 
 
@@ -382,6 +382,7 @@ def assert_connected(
         raise TypeError(f"`loss` must be a tensor, got {describe(loss)}")
     if loss.numel() != 1:
         raise ValueError(f"`loss` must be a scalar, got shape {tuple(loss.shape)}")
+    named: dict[str, Tensor]
     if isinstance(params, nn.Module):
         named = dict(params.named_parameters())
     elif isinstance(params, Mapping):

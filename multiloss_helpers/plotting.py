@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -52,7 +52,7 @@ _STYLE: dict[str, Any] = {
 }
 
 
-def _theme_rc() -> dict[str, Any]:
+def _theme_rc() -> Any:
     """seaborn's whitegrid theme and notebook context, then the book's overrides."""
     import seaborn as sns
     from cycler import cycler
@@ -486,5 +486,5 @@ def plot_precision_recall(
     )
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.01), ylim=(0, 1.02))
     ax.set_title(title if title is not None else "Precision-recall curves")
-    ax.legend(fontsize="small", loc=legend_loc)
+    ax.legend(fontsize="small", loc=cast(Any, legend_loc))
     return ax

@@ -566,7 +566,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
 
 @contextlib.contextmanager
-def _seeded(seed: int | None, device: torch.device) -> Iterator[Callable[[int], None]]:
+def _seeded(seed: int | None, device: torch.device) -> Iterator[Callable[[int], object]]:
     r"""Fork torch's global generators for the run; yield ``reseed(epoch)``."""
     if seed is None:
         yield lambda epoch: None

@@ -49,7 +49,7 @@ def _task_losses(names: tuple[str, ...], seed: int) -> tuple[dict[str, Tensor], 
 
 
 def _leaf_grads(losses: dict[str, Tensor], leaves: list[Tensor], weights: dict[str, float]):
-    total = sum(weights[name] * loss for name, loss in losses.items())
+    total = torch.stack([weights[name] * loss for name, loss in losses.items()]).sum()
     return list(torch.autograd.grad(total, leaves, retain_graph=True))
 
 
@@ -188,7 +188,7 @@ def check_weighted_total(
         names = ("depth", "segmentation", "normals")
         losses, leaves = _task_losses(names, seed=5)
         weights = {"depth": 0.5, "segmentation": 2.0, "normals": 0.1}
-        want = sum(weights[n] * loss.detach() for n, loss in losses.items())
+        want = torch.stack([weights[n] * loss.detach() for n, loss in losses.items()]).sum()
         total = fn(dict(losses), dict(weights))
         expect_close(total, want, "the weighted sum")
         expect_grads(total, leaves, _leaf_grads(losses, leaves, weights), "your total")

@@ -3,7 +3,7 @@ r"""Checks for the exercises of The multi-objective view part (chapter 15)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -182,7 +182,7 @@ def _mgda_cls_weight(model: nn.Module, batch: dict[str, Tensor], scale: float) -
         F.cross_entropy(out["cls"], batch["y_cls"]),
         scale * F.mse_loss(out["reg"], batch["y_reg"]),
     ]
-    shared = list(model.shared_parameters())
+    shared = list(cast(Any, model).shared_parameters())
     rows = [
         torch.cat([g.flatten() for g in torch.autograd.grad(loss, shared, retain_graph=True)])
         for loss in losses

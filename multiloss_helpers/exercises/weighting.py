@@ -188,7 +188,7 @@ def _trunk_norm_ratio(model: nn.Module, batch: dict[str, Tensor], scale: float) 
         F.cross_entropy(out["cls"], batch["y_cls"]),
         F.mse_loss(out["reg"], scale * batch["y_reg"]),
     ]
-    shared = list(model.shared_parameters())
+    shared = list(cast(Any, model).shared_parameters())
     norms = [
         torch.cat([g.flatten() for g in torch.autograd.grad(loss, shared, retain_graph=True)])
         .double()
