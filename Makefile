@@ -69,6 +69,8 @@ book test-notebooks: export IPYTHONDIR = $(abspath _build/ipython)
 
 book: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
 	$(BIN)/jupyter-book build . --all $(JB_STRICT)
+	@# The download button serves _sources/book/<chapter>.ipynb: student copies, no solutions.
+	$(BIN)/python scripts/make_assignments.py book _build/html/_sources/book
 	@echo "The book is at file://$(abspath _build/html/index.html)"
 
 test: test-package test-notebooks
