@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.distributions
 import torch.nn.functional as F
+from exercise_cases import case_tests
 
 import multiloss_helpers as mlh
 from multiloss_helpers import exercises as ex
@@ -109,8 +110,6 @@ CASES = {
     ),
 }
 
-WRONG = [(name, i) for name, (_, wrong) in sorted(CASES.items()) for i in range(len(wrong))]
-
 
 def test_every_wild_check_is_tested_with_three_wrong_answers():
     from multiloss_helpers.exercises import wild
@@ -119,31 +118,11 @@ def test_every_wild_check_is_tested_with_three_wrong_answers():
     assert all(len(wrong) >= 3 for _, wrong in CASES.values())
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_check_passes_a_right_answer(name, capsys):
-    good, _ = CASES[name]
-    result = getattr(ex, name)(good)
-    out = capsys.readouterr().out
-    assert result and result.passed, out
-    assert out.startswith("✓")
-
-
-@pytest.mark.parametrize(("name", "which"), WRONG, ids=[f"{n}-{i}" for n, i in WRONG])
-def test_check_fails_a_typical_wrong_answer_with_a_hint(name, which, capsys):
-    bad, hint = CASES[name][1][which]
-    result = getattr(ex, name)(bad)
-    out = capsys.readouterr().out
-    assert not result and out.startswith("✗"), out
-    assert hint in result.message, f"{name}: hint {hint!r} not in {result.message!r}"
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_unfinished_stub_stops_with_not_implemented(name):
-    def stub(*args, **kwargs):
-        raise NotImplementedError("exercise")
-
-    with pytest.raises(NotImplementedError):
-        getattr(ex, name)(stub)
+(
+    test_check_passes_a_right_answer,
+    test_check_fails_a_typical_wrong_answer_with_a_hint,
+    test_unfinished_stub_stops_with_not_implemented,
+) = case_tests(CASES)
 
 
 def test_forbidden_functions_are_restored():
