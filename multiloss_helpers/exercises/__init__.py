@@ -7,7 +7,8 @@ property), never the solution. ``NotImplementedError`` (an unfinished exercise s
 through, so a student notebook stops at the first exercise that is not done yet.
 
 The checks live in one module per part of the book (``foundations``: chapters 1-2,
-``combining``: 3-7, ``imbalance``: 8-9, ``weighting``: 10-11, ``pitfalls``: the appendix);
+``combining``: 3-7, ``imbalance``: 8-9, ``weighting``: 10-11,
+``two_players``: 14, ``pitfalls``: the appendix);
 ``_harness`` holds the machinery they share. Every check is importable from here.
 
 Example:
@@ -22,12 +23,13 @@ Example:
 
 from __future__ import annotations
 
-from . import combining, foundations, imbalance, pitfalls, weighting
+from . import combining, foundations, imbalance, pitfalls, two_players, weighting
 from ._harness import CheckResult
 from .combining import *  # noqa: F403
 from .foundations import *  # noqa: F403
 from .imbalance import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
+from .two_players import *  # noqa: F403
 from .weighting import *  # noqa: F403
 
 # Documented (and cross-referenced) as multiloss_helpers.exercises.CheckResult.
@@ -40,6 +42,7 @@ __all__ = sorted(
         *foundations.__all__,
         *imbalance.__all__,
         *pitfalls.__all__,
+        *two_players.__all__,
         *weighting.__all__,
     ]
 )
