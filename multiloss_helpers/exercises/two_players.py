@@ -104,7 +104,7 @@ def _fill_grads(module: nn.Module, seed: int) -> Tensor:
     g = gen(seed)
     for p in module.parameters():
         p.grad = torch.randn(p.shape, generator=g)
-    return torch.cat([p.grad.flatten() for p in module.parameters()])  # type: ignore[union-attr]
+    return torch.cat([p.grad.flatten() for p in module.parameters()])
 
 
 def _compare_step(after: Tensor, before: Tensor, grad: Tensor, stale: Tensor, who: str) -> None:
