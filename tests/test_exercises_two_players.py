@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import multiloss_helpers as mlh
 from multiloss_helpers import exercises as ex
@@ -120,7 +121,7 @@ WRONG = [(name, i) for name, (_, wrong) in sorted(CASES.items()) for i in range(
 
 
 def test_every_check_of_the_chapter_is_tested_with_three_wrong_answers():
-    assert set(CASES) == set(ex.two_players.__all__)
+    assert set(CASES) | {"check_generator_gradient_ratio"} == set(ex.two_players.__all__)
     assert all(len(wrong) >= 3 for _, wrong in CASES.values())
     assert set(CASES) <= set(ex.__all__) and all(hasattr(mlh.exercises, n) for n in CASES)
 
@@ -178,4 +179,69 @@ def test_hints_never_contain_the_solution(capsys):
         for bad, _ in wrong:
             message = getattr(ex, name)(bad).message
             assert not any(word in message for word in giveaways), (name, message)
+    capsys.readouterr()
+
+
+# ------------------------------------------------------------ the investigation
+def _players_and_confident_discriminator(d_steps=100):
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 2))
+    D = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-2)
+    real = mlh.make_ring_data(512, seed=0)["x"]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(d_steps):
+        opt_d.zero_grad()
+        fake = G(torch.randn(128, 2, generator=g)).detach()
+        (_bce(D(real[:128]), 1.0) + _bce(D(fake), 0.0)).backward()
+        opt_d.step()
+    return G, D, torch.randn(256, 2, generator=g)
+
+
+def _norms(G, D, z):
+    logits = D(G(z))
+    losses = {"saturating": -_bce(logits, 0.0), "non-saturating": _bce(logits, 1.0)}
+    norms, values = {}, {}
+    for name, loss in losses.items():
+        G.zero_grad()
+        loss.backward(retain_graph=True)
+        norms[name] = torch.cat([p.grad.flatten() for p in G.parameters()]).norm().item()
+        values[name] = abs(loss.item())
+    return norms, values
+
+
+def test_investigation_accepts_the_measured_ratio(capsys):
+    G, D, z = _players_and_confident_discriminator()
+    norms, _ = _norms(G, D, z)
+    ratio = norms["non-saturating"] / norms["saturating"]
+    assert ratio > 5
+    assert ex.check_generator_gradient_ratio(ratio, G, D, z)
+    assert ex.check_generator_gradient_ratio(torch.tensor(ratio), G, D, z)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        ("inverted", "not what the experiment gives"),
+        ("ratio of the loss values", "not what the experiment gives"),
+        ("untrained discriminator", "not confident"),
+        ("a list", "report one number"),
+    ],
+)
+def test_investigation_rejects_typical_wrong_findings(wrong, hint, capsys):
+    G, D, z = _players_and_confident_discriminator()
+    norms, values = _norms(G, D, z)
+    ratio = norms["non-saturating"] / norms["saturating"]
+    if wrong == "untrained discriminator":
+        G, D, z = _players_and_confident_discriminator(d_steps=0)
+        norms, _ = _norms(G, D, z)
+    answers = {
+        "inverted": 1 / ratio,
+        "ratio of the loss values": values["non-saturating"] / values["saturating"],
+        "untrained discriminator": norms["non-saturating"] / norms["saturating"],
+        "a list": [ratio],
+    }
+    result = ex.check_generator_gradient_ratio(answers[wrong], G, D, z)
+    assert not result and hint in result.message, result.message
     capsys.readouterr()

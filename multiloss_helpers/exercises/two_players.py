@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ from ._harness import (
     expect,
     expect_close,
     expect_grads,
+    expect_number,
     forbid,
     gen,
     run_check,
@@ -23,6 +25,7 @@ from ._harness import (
 
 __all__ = [
     "check_discriminator_step",
+    "check_generator_gradient_ratio",
     "check_generator_step",
     "check_non_saturating_loss",
 ]
@@ -228,4 +231,51 @@ def check_generator_step(fn: Callable[..., Tensor]) -> CheckResult:
         fn,
         trials,
         "the generator steps on -log D(G(z)) through a frozen discriminator",
+    )
+
+
+# ------------------------------------------------------- investigation, chapter 14
+def _gradient_norms(G: nn.Module, D: nn.Module, z: Tensor) -> tuple[float, float, float]:
+    """The generator's gradient norms under the saturating and the non-saturating loss, and
+    the discriminator's mean output on ``G(z)``."""
+    logits = D(G(z))
+    params = [p for p in G.parameters() if p.requires_grad]
+    norms = []
+    for loss in (-F.softplus(logits).mean(), F.softplus(-logits).mean()):
+        grads = torch.autograd.grad(loss, params, retain_graph=True)
+        norms.append(float(torch.cat([g.flatten() for g in grads]).norm()))
+    return norms[0], norms[1], float(torch.sigmoid(logits.detach()).mean())
+
+
+def check_generator_gradient_ratio(
+    ratio: Any, G: nn.Module, D: nn.Module, z: Tensor, *, rel_tol: float = 0.01
+) -> CheckResult:
+    r"""Investigation: ``ratio`` is the norm of the generator's gradient (over all of
+    ``G``'s parameters) under the non-saturating loss, divided by its norm under the
+    saturating loss, both means over the batch ``z``, for the discriminator ``D``.
+
+    The check recomputes the ratio on ``G``, ``D`` and ``z`` and compares within
+    ``rel_tol``; it also checks that ``D`` is confident (mean :math:`D(G(z)) < 0.1`),
+    since the exercise asks for the ratio against a trained discriminator.
+    """
+
+    def trials() -> None:
+        saturating, non_saturating, mean_d = _gradient_norms(G, D, z)
+        expect(
+            mean_d < 0.1,
+            f"the discriminator you passed is not confident (mean D(G(z)) = {mean_d:.3f}): "
+            "train it against the generator first, as the exercise says",
+        )
+        expect_number(
+            ratio,
+            non_saturating / saturating,
+            "the ratio of the two gradient norms",
+            rel_tol=rel_tol,
+        )
+
+    return run_check(
+        "generator_gradient_ratio",
+        lambda: ratio,
+        trials,
+        "the non-saturating loss gives the generator the larger gradient, as measured",
     )
