@@ -23,6 +23,7 @@ from .data import (
     train_val_split,
 )
 from .distributed import WorkerError, ddp_mean, launch
+from .gan_data import make_ring_data, ring_centres
 from .grads import assert_connected, assign_grad, flat_grad, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .losses import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
@@ -111,6 +112,7 @@ __all__ = [
     "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
+    "make_ring_data",
     "mgda",
     "min_norm_weights",
     "pareto_front",
@@ -126,6 +128,7 @@ __all__ = [
     "precision_recall_curve",
     "predict",
     "ramp",
+    "ring_centres",
     "sample_weights",
     "saved_tensor_bytes",
     "seed_everything",
