@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from exercise_cases import case_tests
 from torch import nn
 
 import multiloss_helpers as mlh
@@ -117,8 +118,6 @@ CASES = {
     ),
 }
 
-WRONG = [(name, i) for name, (_, wrong) in sorted(CASES.items()) for i in range(len(wrong))]
-
 
 def test_every_check_of_the_chapter_is_tested_with_three_wrong_answers():
     assert set(CASES) | {"check_generator_gradient_ratio"} == set(ex.two_players.__all__)
@@ -126,31 +125,11 @@ def test_every_check_of_the_chapter_is_tested_with_three_wrong_answers():
     assert set(CASES) <= set(ex.__all__) and all(hasattr(mlh.exercises, n) for n in CASES)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_check_passes_a_right_answer(name, capsys):
-    good, _ = CASES[name]
-    result = getattr(ex, name)(good)
-    out = capsys.readouterr().out
-    assert result and result.passed, out
-    assert out.startswith("✓")
-
-
-@pytest.mark.parametrize(("name", "which"), WRONG, ids=[f"{n}-{i}" for n, i in WRONG])
-def test_check_fails_a_typical_wrong_answer_with_a_hint(name, which, capsys):
-    bad, hint = CASES[name][1][which]
-    result = getattr(ex, name)(bad)
-    out = capsys.readouterr().out
-    assert not result and out.startswith("✗"), out
-    assert hint in result.message, f"{name}: hint {hint!r} not in {result.message!r}"
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_unfinished_stub_stops_with_not_implemented(name):
-    def stub(*args, **kwargs):
-        raise NotImplementedError("exercise")
-
-    with pytest.raises(NotImplementedError):
-        getattr(ex, name)(stub)
+(
+    test_check_passes_a_right_answer,
+    test_check_fails_a_typical_wrong_answer_with_a_hint,
+    test_unfinished_stub_stops_with_not_implemented,
+) = case_tests(CASES)
 
 
 def test_forbidden_losses_are_restored_after_the_check():
