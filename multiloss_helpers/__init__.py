@@ -39,6 +39,7 @@ from .plotting import (
     use_book_style,
 )
 from .profiling import compare_times, saved_tensor_bytes
+from .regularisers import l1_penalty, l2_penalty, predictive_entropy, weight_decay_groups
 from .reversal import GradientReversal, dann_scale, grad_reverse
 from .schedules import SmoothedGate, ramp
 from .seeding import seed_everything
@@ -98,6 +99,8 @@ __all__ = [
     "focal_loss",
     "grad_cosine",
     "grad_reverse",
+    "l1_penalty",
+    "l2_penalty",
     "launch",
     "make_domain_data",
     "make_imbalanced_data",
@@ -115,6 +118,7 @@ __all__ = [
     "plot_precision_recall",
     "precision_recall_curve",
     "predict",
+    "predictive_entropy",
     "ramp",
     "sample_weights",
     "saved_tensor_bytes",
@@ -122,4 +126,5 @@ __all__ = [
     "train_val_split",
     "unpack_loss",
     "use_book_style",
+    "weight_decay_groups",
 ]
