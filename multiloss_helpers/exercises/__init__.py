@@ -22,12 +22,13 @@ Example:
 
 from __future__ import annotations
 
-from . import combining, foundations, imbalance, pitfalls, weighting
+from . import combining, foundations, imbalance, pitfalls, regularisers, weighting
 from ._harness import CheckResult
 from .combining import *  # noqa: F403
 from .foundations import *  # noqa: F403
 from .imbalance import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
+from .regularisers import *  # noqa: F403
 from .weighting import *  # noqa: F403
 
 # Documented (and cross-referenced) as multiloss_helpers.exercises.CheckResult.
@@ -40,6 +41,7 @@ __all__ = sorted(
         *foundations.__all__,
         *imbalance.__all__,
         *pitfalls.__all__,
+        *regularisers.__all__,
         *weighting.__all__,
     ]
 )
