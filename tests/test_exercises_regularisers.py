@@ -3,6 +3,8 @@ unfinished stub's NotImplementedError through."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -103,11 +105,12 @@ CASES = {
         ],
     ),
 }
+INVESTIGATIONS = ["check_clip_factor"]  # tested below, with measured findings
 WRONG = [(name, i) for name, (_, wrong) in sorted(CASES.items()) for i in range(len(wrong))]
 
 
 def test_every_check_of_the_chapter_is_tested_with_three_wrong_answers():
-    assert set(CASES) == set(regularisers.__all__)
+    assert set(CASES) | set(INVESTIGATIONS) == set(regularisers.__all__)
     assert set(regularisers.__all__) <= set(ex.__all__)
     assert all(len(wrong) >= 3 for _, wrong in CASES.values())
 
@@ -170,3 +173,57 @@ def test_hints_never_contain_the_solution(capsys):
             message = getattr(ex, name)(bad).message
             assert not any(word in message for word in giveaways), (name, message)
     capsys.readouterr()
+
+
+# ------------------------------------------------------------------ investigation
+def _clip_setup():
+    model = mlh.MultiHeadNet(8, {"cls": 4, "reg": 1}, hidden=(32, 32), seed=0)
+    batch = mlh.make_multitask_data(128, n_features=8, n_classes=4, seed=0)
+    return model, batch
+
+
+def _clip_factor(model, batch, k, max_norm=5.0, cls_only=False, clamp=True, invert=False):
+    model.zero_grad()
+    out = model(batch["x"])
+    ce = F.cross_entropy(out["cls"], batch["y_cls"])
+    loss = ce if cls_only else ce + F.mse_loss(out["reg"], k * batch["y_reg"])
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
+    factor = norm / max_norm if invert else max_norm / norm
+    return min(1.0, factor) if clamp else factor
+
+
+KS = (1, 3, 10, 30)
+
+
+def test_a_measured_clip_factor_passes(capsys):
+    model, batch = _clip_setup()
+    factors = {k: _clip_factor(model, batch, k) for k in KS}
+    assert factors[1] == 1.0 and factors[30] < 0.2  # the setting bites at large k only
+    assert ex.check_clip_factor(factors, model, batch, max_norm=5.0)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        ("classification only", "is off"),
+        ("not clamped", "number in \\(0, 1\\]"),
+        ("inverted", "number in \\(0, 1\\]|is off"),
+        ("another max_norm", "is off"),
+        ("missing k", "missing from your dict"),
+        ("not a dict", "report a dict"),
+    ],
+)
+def test_typical_wrong_clip_factors_fail(wrong, hint, capsys):
+    model, batch = _clip_setup()
+    answers = {
+        "classification only": {k: _clip_factor(model, batch, k, cls_only=True) for k in KS},
+        "not clamped": {k: _clip_factor(model, batch, k, clamp=False) for k in KS},
+        "inverted": {k: _clip_factor(model, batch, k, invert=True) for k in KS},
+        "another max_norm": {k: _clip_factor(model, batch, k, max_norm=1.0) for k in KS},
+        "missing k": {k: _clip_factor(model, batch, k) for k in (1, 3, 10, 20)},
+        "not a dict": [_clip_factor(model, batch, k) for k in KS],
+    }
+    result = ex.check_clip_factor(answers[wrong], model, batch, max_norm=5.0)
+    assert not result
+    assert re.search(hint, result.message), result.message

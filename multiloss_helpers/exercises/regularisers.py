@@ -2,7 +2,9 @@ r"""Checks for the exercises of the Regularisers and auxiliary losses chapter (c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +24,7 @@ from ._harness import (
     run_check,
 )
 
-__all__ = ["check_confidence_penalty", "check_l2_penalty"]
+__all__ = ["check_clip_factor", "check_confidence_penalty", "check_l2_penalty"]
 
 
 # --------------------------------------------------------------------- L2 penalty
@@ -174,4 +176,66 @@ def check_confidence_penalty(fn: Callable[[Tensor, Tensor, float], Tensor]) -> C
 
     return run_check(
         "confidence_penalty", fn, trials, "cross-entropy minus beta times the mean entropy"
+    )
+
+
+# ------------------------------------------------------------------ investigation
+def _clip_factor(model: nn.Module, batch: dict[str, Tensor], k: float, max_norm: float) -> float:
+    r"""The factor ``clip_grad_norm_(max_norm)`` applies to the gradient of CE + MSE(k y)."""
+    out = model(batch["x"])
+    total = F.cross_entropy(out["cls"], batch["y_cls"]) + F.mse_loss(out["reg"], k * batch["y_reg"])
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(total, params, allow_unused=True)
+    norm = float(torch.cat([g.flatten() for g in grads if g is not None]).norm())
+    return min(1.0, max_norm / (norm + 1e-6))
+
+
+def check_clip_factor(
+    factors: Any,
+    model: nn.Module,
+    batch: dict[str, Tensor],
+    *,
+    max_norm: float = 5.0,
+    tolerance: float = 0.02,
+) -> CheckResult:
+    r"""Investigation: ``factors`` maps each target scale ``k`` you tried (at least 1, 3, 10
+    and 30) to the factor by which ``clip_grad_norm_(params, max_norm)`` scales the gradient
+    of ``cross_entropy + mse_loss(reg, k * y_reg)`` for ``model`` on ``batch``: 1 when
+    nothing is clipped.
+
+    The check measures the same factors itself and compares each within ``tolerance``
+    (relative), and checks that the factor does not grow with ``k``.
+    """
+
+    def trials() -> None:
+        expect(
+            isinstance(factors, Mapping) and len(factors) >= 4,
+            f"report a dict {{k: factor}} with at least four target scales, "
+            f"got {describe(factors)}",
+        )
+        missing = {1, 3, 10, 30} - set(factors)
+        expect(not missing, f"target scales {sorted(missing)} are missing from your dict")
+        for k in sorted(factors):
+            factor = factors[k]
+            expect(
+                isinstance(factor, (int, float)) and not isinstance(factor, bool)
+                and 0 < float(factor) <= 1,
+                f"the factor for k={k} should be a number in (0, 1], got {factor!r}: "
+                "clipping never scales a gradient up",
+            )  # fmt: skip
+            want = _clip_factor(model, batch, float(k), max_norm)
+            expect(
+                abs(float(factor) - want) <= tolerance * want,
+                f"for k={k} your factor {float(factor):.4g} is off: it is max_norm divided by "
+                "the norm of the *summed* gradient over every parameter, or 1 when that norm "
+                "is below max_norm",
+            )
+        ordered = [float(factors[k]) for k in sorted(factors)]
+        expect(
+            all(a >= b * (1 - tolerance) for a, b in itertools.pairwise(ordered)),
+            "your factors should fall (or stay at 1) as the target scale grows",
+        )
+
+    return run_check(
+        "clip_factor", lambda: factors, trials, "the clip factors match the measured ones"
     )
