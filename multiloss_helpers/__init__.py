@@ -45,6 +45,7 @@ from .plotting import (
     use_book_style,
 )
 from .profiling import compare_times, saved_tensor_bytes
+from .regularisers import l1_penalty, l2_penalty, predictive_entropy, weight_decay_groups
 from .reversal import GradientReversal, dann_scale, grad_reverse
 from .schedules import SmoothedGate, ramp
 from .seeding import seed_everything
@@ -108,6 +109,8 @@ __all__ = [
     "gaussian_kl",
     "grad_cosine",
     "grad_reverse",
+    "l1_penalty",
+    "l2_penalty",
     "launch",
     "make_domain_data",
     "make_imbalanced_data",
@@ -127,6 +130,7 @@ __all__ = [
     "plot_precision_recall",
     "precision_recall_curve",
     "predict",
+    "predictive_entropy",
     "ramp",
     "ring_centres",
     "sample_weights",
@@ -135,4 +139,5 @@ __all__ = [
     "train_val_split",
     "unpack_loss",
     "use_book_style",
+    "weight_decay_groups",
 ]

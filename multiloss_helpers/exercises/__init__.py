@@ -35,6 +35,7 @@ from . import (
     investigations_combining,
     objectives,
     pitfalls,
+    regularisers,
     two_players,
     weighting,
     wild,
@@ -47,6 +48,7 @@ from .investigations import *  # noqa: F403
 from .investigations_combining import *  # noqa: F403
 from .objectives import *  # noqa: F403
 from .pitfalls import *  # noqa: F403
+from .regularisers import *  # noqa: F403
 from .two_players import *  # noqa: F403
 from .weighting import *  # noqa: F403
 from .wild import *  # noqa: F403
@@ -64,6 +66,7 @@ __all__ = sorted(
         *investigations_combining.__all__,
         *objectives.__all__,
         *pitfalls.__all__,
+        *regularisers.__all__,
         *two_players.__all__,
         *weighting.__all__,
         *wild.__all__,

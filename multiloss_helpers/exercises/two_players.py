@@ -105,9 +105,11 @@ def _vector(module: nn.Module) -> Tensor:
 def _fill_grads(module: nn.Module, seed: int) -> Tensor:
     """Put gradients into ``module``'s ``.grad`` as an earlier backward would; return them."""
     g = gen(seed)
+    grads = []
     for p in module.parameters():
         p.grad = torch.randn(p.shape, generator=g)
-    return torch.cat([p.grad.flatten() for p in module.parameters()])
+        grads.append(p.grad.flatten())
+    return torch.cat(grads)
 
 
 def _compare_step(after: Tensor, before: Tensor, grad: Tensor, stale: Tensor, who: str) -> None:
