@@ -133,7 +133,7 @@ class LossHistory:
 
     @property
     def next_epoch(self) -> int:
-        r"""The index a new epoch should take: one past every epoch seen, steps included.
+        r"""The index a new epoch should take, one past every epoch seen (steps included).
 
         A run stopped in the middle of an epoch has steps but no epoch record for
         it; continuing from ``next_epoch`` keeps its steps apart from the next

@@ -384,7 +384,7 @@ def _collect_hooks(callbacks: Any) -> dict[str, list[Callable[..., Any]]]:
 
 
 def _check_weighting(weighting: Any, backward: Any) -> Any:
-    r"""``weighting`` must follow the :class:`mlh.Weighting` protocol (duck-typed)."""
+    r"""``weighting`` must follow the :class:`~multiloss_helpers.Weighting` protocol."""
     if weighting is None:
         return None
     if backward is not None:
@@ -630,7 +630,7 @@ def fit(
     device for one synchronisation per step; ``"epoch"`` uses the cheap check
     everywhere.
 
-    **Weighting.** With ``weighting=`` (an :class:`mlh.Weighting`), the
+    **Weighting.** With ``weighting=`` (an :class:`~multiloss_helpers.Weighting`), the
     components returned by ``loss_fn`` are the task losses, in their dict order,
     one per task. Each step calls ``weighting.backward(torch.stack(losses))``
     instead of ``total.backward()`` (the total is still logged), and each epoch

@@ -40,7 +40,7 @@ def _stacked_forward(params: list[Tensor], x: Tensor) -> Tensor:
 
 @functools.lru_cache(maxsize=4)
 def _loss2_growths(alphas: tuple[float, ...] = SLOWDOWN_ALPHAS) -> tuple[float, ...]:
-    r"""For each of ``alphas``, the mean over :data:`SLOWDOWN_SEEDS` of loss2 at
+    r"""For each of ``alphas``, the mean over ``SLOWDOWN_SEEDS`` of loss2 at
     the last step minus loss2 at the middle step, training the question's network on
     ``loss1 - alpha * loss2`` with Adam (lr 1e-3).
 
@@ -76,8 +76,8 @@ def check_unbounded_slowdown(answer: Any, *, rtol: float = 0.1) -> CheckResult:
     weights grow at ``alpha = 0.001`` than at ``alpha = 1``?
 
     ``answer`` is the learner's ratio: the growth of loss2 (the sum of all weights) from
-    the middle step to the last of :data:`SLOWDOWN_STEPS` Adam steps, averaged over
-    :data:`SLOWDOWN_SEEDS`, at ``alpha = 1`` divided by the same at ``alpha = 0.001``. The
+    the middle step to the last of ``SLOWDOWN_STEPS`` Adam steps, averaged over
+    ``SLOWDOWN_SEEDS``, at ``alpha = 1`` divided by the same at ``alpha = 0.001``. The
     check reruns the experiment and accepts a ratio within ``rtol`` (relative) of its own.
 
     Args:

@@ -140,7 +140,7 @@ class Weighting(nn.Module):
         return weights
 
     def step_weights(self, losses: Tensor) -> Tensor:
-        """The weights :meth:`backward` applies, on the losses' device and in their dtype.
+        """The weights ``backward`` applies, on the losses' device and in their dtype.
 
         Override it to build them there directly: a copy from the host at every
         step would make an accelerator wait.

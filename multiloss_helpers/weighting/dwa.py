@@ -34,7 +34,7 @@ class DWA(Weighting):
     the weight on the largest ratio) rather than NaN.
 
     In a training loop driven by the :class:`Weighting` protocol, :meth:`epoch_end`
-    records the epoch (it calls :meth:`step`) and :meth:`backward` applies the
+    records the epoch (it calls ``step``) and ``backward`` applies the
     current weights. The weights follow the device and dtype of the losses.
 
     Args:

@@ -129,7 +129,7 @@ class PCGrad(Weighting):
 
     @property
     def weights(self) -> Tensor:
-        """All ones: the surgery is not a reweighting (see the class docstring)."""
+        """Unit weights, since the surgery is not a reweighting (see the class docstring)."""
         return torch.ones(self.num_tasks)
 
     def backward(self, losses: Tensor) -> Tensor:
