@@ -58,6 +58,7 @@ $(NB_CACHE_STAMP): $(shell find multiloss_helpers -name '*.py') requirements.txt
 		scripts/ipython_kernel_config.py
 	rm -rf $(NB_CACHE)
 	@mkdir -p $(NB_CACHE)
+	@echo "$(NB_SEED)" > $(NB_CACHE)/.seed
 	@touch $@
 
 # The kernels of the book build show short tracebacks (scripts/ipython_kernel_config.py).
@@ -67,7 +68,17 @@ $(IPYTHON_PROFILE): scripts/ipython_kernel_config.py
 	cp $< $@
 book test-notebooks: export IPYTHONDIR = $(abspath _build/ipython)
 
+# The cache keys on code only, not on MLH_SEED: a run for another seed empties it first,
+# so that `MLH_SEED=3 make test-notebooks` really executes every chapter on seed 3.
+NB_SEED := $(or $(strip $(MLH_SEED)),0)
+define nb_cache_for_seed
+	@if [ "$$(cat $(NB_CACHE)/.seed 2>/dev/null)" != "$(NB_SEED)" ]; then \
+	  rm -rf $(NB_CACHE); mkdir -p $(NB_CACHE); touch $(NB_CACHE_STAMP); \
+	  echo "$(NB_SEED)" > $(NB_CACHE)/.seed; fi
+endef
+
 book: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
+	$(nb_cache_for_seed)
 	$(BIN)/jupyter-book build . --all $(JB_STRICT)
 	@# The download button serves _sources/book/<chapter>.ipynb: student copies, no solutions.
 	$(BIN)/python scripts/make_assignments.py book _build/html/_sources/book
@@ -82,6 +93,7 @@ test-package: $(STAMP) $(DEV_STAMP)
 # the timeout or a warning fails it); the executed notebooks land in $(NB_CACHE), so a
 # `make book` that follows re-renders without executing anything again.
 test-notebooks: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
+	$(nb_cache_for_seed)
 	$(BIN)/jupyter-book build . --all $(JB_STRICT)
 	$(BIN)/python scripts/notebook_times.py $(NB_CACHE)
 
