@@ -61,12 +61,12 @@ def make_multitask_data(
     which gives a model something to overfit.
 
     Args:
-        n_samples: number of samples ``N``.
-        n_features: number of input features ``F`` (at least 2).
-        n_classes: number of classes ``C`` (at least 2).
-        noise: standard deviation ``sigma`` of the Gaussian noise on ``y_reg``.
-        label_noise: fraction of class labels replaced at random, in ``[0, 1]``.
-        seed: an ``int`` seed or a ``torch.Generator``.
+        n_samples: number of samples ``N``. Default: ``1000``.
+        n_features: number of input features ``F`` (at least 2). Default: ``8``.
+        n_classes: number of classes ``C`` (at least 2). Default: ``3``.
+        noise: standard deviation ``sigma`` of the Gaussian noise on ``y_reg``. Default: ``0.1``.
+        label_noise: fraction of class labels replaced at random, in ``[0, 1]``. Default: ``0.0``.
+        seed: an ``int`` seed or a ``torch.Generator``. Default: ``0``.
 
     Returns:
         ``{"x": (N, F) float32, "y_reg": (N, 1) float32, "y_cls": (N,) int64}``.
@@ -126,12 +126,13 @@ def make_imbalanced_data(
     come in random order.
 
     Args:
-        n_samples: number of samples ``N``.
+        n_samples: number of samples ``N``. Default: ``2000``.
         proportions: relative class frequencies, one per class (at least two,
-            each positive); they need not sum to one.
-        n_features: number of input features ``F``.
+            each positive); they need not sum to one. Default: ``(0.95, 0.05)``.
+        n_features: number of input features ``F``. Default: ``2``.
         class_sep: distance of each class centre from the origin; smaller is harder.
-        seed: an ``int`` seed or a ``torch.Generator``.
+            Default: ``1.5``.
+        seed: an ``int`` seed or a ``torch.Generator``. Default: ``0``.
 
     Returns:
         ``{"x": (N, F) float32, "y": (N,) int64}``.
@@ -199,13 +200,13 @@ def make_domain_data(
     tell the domains apart undo it.
 
     Args:
-        n_per_domain: samples per domain; ``N = 2 * n_per_domain``.
-        n_features: input features ``F`` (more than ``n_signal``).
-        n_signal: features that determine the label.
-        shift: size of the domain shift in the nuisance features.
+        n_per_domain: samples per domain; ``N = 2 * n_per_domain``. Default: ``500``.
+        n_features: input features ``F`` (more than ``n_signal``). Default: ``8``.
+        n_signal: features that determine the label. Default: ``2``.
+        shift: size of the domain shift in the nuisance features. Default: ``2.0``.
         signal_shift: offset of domain 1's signal features along their diagonal;
             the label ignores it. Default: ``0.0``.
-        seed: an ``int`` seed or a ``torch.Generator``.
+        seed: an ``int`` seed or a ``torch.Generator``. Default: ``0``.
 
     Returns:
         ``{"x": (N, F) float32, "y": (N,) int64, "domain": (N,) int64}``, in random order.
@@ -251,11 +252,11 @@ def train_val_split(
     Args:
         data: tensors that share their first dimension, as returned by the
             ``make_*_data`` functions.
-        val_fraction: the share of samples that go to validation, in ``(0, 1)``.
+        val_fraction: the share of samples that go to validation, in ``(0, 1)``. Default: ``0.2``.
         stratify: the key of an integer label tensor; when given, each class is
             split separately so that both parts keep the class proportions (what
-            an imbalanced dataset needs).
-        seed: an ``int`` seed or a ``torch.Generator``.
+            an imbalanced dataset needs). Default: ``None``.
+        seed: an ``int`` seed or a ``torch.Generator``. Default: ``0``.
 
     Returns:
         ``(train, val)``, two dictionaries with the same keys as ``data``.
@@ -314,10 +315,10 @@ class BatchLoader:
     Args:
         data: a mapping of name to tensor (all with the same first dimension);
             batches are dictionaries with the same keys.
-        batch_size: samples per batch.
-        shuffle: draw a new random order every epoch.
-        drop_last: drop the last batch when it is smaller than ``batch_size``.
-        seed: an ``int`` seed or a ``torch.Generator`` for the shuffling.
+        batch_size: samples per batch. Default: ``64``.
+        shuffle: draw a new random order every epoch. Default: ``True``.
+        drop_last: drop the last batch when it is smaller than ``batch_size``. Default: ``False``.
+        seed: an ``int`` seed or a ``torch.Generator`` for the shuffling. Default: ``0``.
 
     Example:
         >>> data = make_multitask_data(10, seed=0)
