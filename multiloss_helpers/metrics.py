@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._validation import check_int, describe
+from ._validation import check_int, check_labels, describe
 
 __all__ = [
     "balanced_accuracy",
@@ -28,17 +28,13 @@ MAX_CONFUSION_ENTRIES = 10**8
 
 
 def _check_label_tensor(value: Any, name: str) -> Tensor:
-    if not isinstance(value, Tensor) or value.dim() != 1:
-        raise TypeError(
-            f"`{name}` must be a 1-D integer tensor of class labels, got {describe(value)}; "
-            "for logits pass `logits.argmax(1)`"
-        )
-    if value.dtype == torch.bool or value.is_floating_point() or value.is_complex():
+    """1-D integer labels (the shared rule), with a hint for the usual slip: logits."""
+    if isinstance(value, Tensor) and value.is_floating_point():
         raise TypeError(
             f"`{name}` must hold integer class labels, got {value.dtype}; "
-            "for logits pass `logits.argmax(1)`, for a bool mask `.long()`"
+            "for logits pass `logits.argmax(1)`"
         )
-    return value
+    return check_labels(value, name, dim=1)
 
 
 def _labels(pred: Any, target: Any, num_classes: Any) -> tuple[Tensor, Tensor, int]:
