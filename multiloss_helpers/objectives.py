@@ -23,7 +23,12 @@ def _check_points(points: Any) -> Tensor:
     if isinstance(points, (str, bytes)):
         raise TypeError(f"`points` must be an (N, 2) array of numbers, got {describe(points)}")
     try:
-        values = torch.as_tensor(points).detach().cpu()
+        if isinstance(points, Tensor):
+            values = points.detach().cpu()
+        else:  # np.array copies, so a read-only array (e.g. from pandas) gives no warning
+            import numpy as np
+
+            values = torch.from_numpy(np.array(points))
     except (TypeError, ValueError, RuntimeError):
         raise TypeError(
             f"`points` must be an (N, 2) array of numbers, got {describe(points)}"
