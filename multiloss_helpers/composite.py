@@ -108,13 +108,29 @@ def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: str = "mean") -> Tenso
     dtype = _compute_dtype(mu.dtype)
     m, v = mu.to(dtype), logvar.to(dtype)
     per_element = 0.5 * m.square() + _half_exp_minus_one_minus(v)
-    per_sample = per_element.reshape(len(mu), -1).sum(dim=1)
+    per_sample = per_element.flatten(1).sum(dim=1) if mu.dim() > 1 else per_element
     if reduction == "none":
         return per_sample.to(mu.dtype)
     total = per_sample.sum()
     if reduction == "mean":
         total = total / len(mu) if len(mu) else total * float("nan")
     return total.to(mu.dtype)
+
+
+_TEMPERATURES = (1e-2, 1e2)
+
+
+def _check_temperature(temperature: Any) -> float:
+    r"""A temperature in the range where the soft term keeps its precision.
+
+    For large :math:`T` the softened probabilities differ by about :math:`|t - s| / T`
+    and the KL, of order :math:`(|t - s| / T)^2`, sinks into float32 rounding: with
+    logits of scale 3 it was 5e-4 off at :math:`T = 10^3`, 17 % off at :math:`10^4`
+    and negative at :math:`10^5`. For tiny :math:`T`, ``logits / T`` overflows (NaN at
+    :math:`T = 10^{-40}`). Hinton et al. use :math:`T` from 1 to 20.
+    """
+    low, high = _TEMPERATURES
+    return check_float(temperature, "temperature", minimum=low, maximum=high)
 
 
 def _check_distillation_args(
@@ -145,7 +161,7 @@ def _check_distillation_args(
                 f"`target` holds class index {low if low < 0 else high}, outside "
                 f"[0, {student.shape[1]})"
             )
-    temperature = check_float(temperature, "temperature", minimum=0.0, open_minimum=True)
+    temperature = _check_temperature(temperature)
     alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0)
     return temperature, alpha
 
@@ -187,12 +203,14 @@ def distillation_loss(
         student_logits: the student's logits :math:`s`, shape ``(N, C)``.
         teacher_logits: the teacher's logits :math:`t`, the shape of ``student_logits``.
         target: class indices in ``[0, C)``, shape ``(N,)``.
-        temperature: the softening temperature :math:`T > 0`. Default: ``2.0``.
+        temperature: the softening temperature :math:`T`, in :math:`[10^{-2}, 10^2]`
+            (outside it the soft term loses its float32 precision or overflows).
+            Default: ``2.0``.
         alpha: the soft term's share :math:`\alpha \in [0, 1]`. Default: ``0.5``.
 
     Shape:
         - student_logits, teacher_logits: ``(N, C)``.
-        - target: ``(N,)``, integer.
+        - target: ``(N,)``, any integer dtype.
         - Output: scalar.
 
     Example:
@@ -214,6 +232,7 @@ def distillation_loss(
     )
     dtype = _compute_dtype(student_logits.dtype)
     student = student_logits.to(dtype)
+    target = target.long()  # F.cross_entropy takes int64 (or uint8) class indices only
     parts: list[Tensor] = []
     if alpha > 0.0:  # skipped at alpha = 0, so that the result is exactly F.cross_entropy
         log_p_student = F.log_softmax(student / temperature, dim=1)
@@ -231,7 +250,8 @@ class DistillationLoss(nn.Module):
     r"""The module form of :func:`distillation_loss`: it holds ``temperature`` and ``alpha``.
 
     Args:
-        temperature: the softening temperature :math:`T > 0`. Default: ``2.0``.
+        temperature: the softening temperature :math:`T \in [10^{-2}, 10^2]`.
+            Default: ``2.0``.
         alpha: the soft term's share :math:`\alpha \in [0, 1]`. Default: ``0.5``.
 
     Example:
@@ -245,7 +265,7 @@ class DistillationLoss(nn.Module):
 
     def __init__(self, *, temperature: float = 2.0, alpha: float = 0.5) -> None:
         super().__init__()
-        self.temperature = check_float(temperature, "temperature", minimum=0.0, open_minimum=True)
+        self.temperature = _check_temperature(temperature)
         self.alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0)
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
