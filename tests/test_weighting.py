@@ -600,12 +600,26 @@ class TestMinNormWeights:
         torch.testing.assert_close(mlh.mgda(grads), mlh.min_norm_weights(grads) @ grads)
         assert mlh.mgda(grads).shape == (9,)
 
+    @pytest.mark.parametrize("num_tasks", [2, 3])
+    def test_grads_that_require_grad(self, num_tasks):
+        # T > 2 raised "Can't call numpy() on Tensor that requires grad"
+        grads = torch.randn(num_tasks, 5, requires_grad=True)
+        weights = mlh.min_norm_weights(grads)
+        assert not weights.requires_grad
+        torch.testing.assert_close(weights, mlh.min_norm_weights(grads.detach()))
+        direction = mlh.mgda(grads)
+        direction.sum().backward()  # the graph through the gradients, weights constant
+        torch.testing.assert_close(grads.grad, weights[:, None].expand(num_tasks, 5))
+
     @pytest.mark.parametrize(
         ("grads", "error", "match"),
         [
             (torch.tensor([[1.0, math.nan], [0.0, 1.0]]), ValueError, "must be finite"),
             (torch.ones(3), ValueError, r"shape \(T, P\)"),
             (torch.ones(0, 3), ValueError, r"shape \(T, P\)"),
+            # P = 0 raised torch's "amax(): Expected reduction dim 1 to have non-zero size"
+            (torch.ones(3, 0), ValueError, r"P >= 1, got \(3, 0\)"),
+            (torch.ones(2, 0), ValueError, r"P >= 1, got \(2, 0\)"),
             (torch.ones(2, 2, dtype=torch.long), TypeError, "floating-point"),
             ([[1.0]], TypeError, r"\(T, P\) tensor"),
         ],

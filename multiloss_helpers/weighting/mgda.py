@@ -156,7 +156,9 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
             Default: ``1e-12``.
 
     Returns:
-        The weights, shape ``(T,)``, non-negative, summing to 1, in the input's dtype.
+        The weights, shape ``(T,)``, non-negative, summing to 1, in the input's dtype,
+        without a graph: no gradient flows through them (:func:`mgda` keeps the
+        gradients' graph, with the weights as constants).
 
     Example:
         >>> g = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
@@ -166,7 +168,7 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
         >>> w @ g  # the shortest vector between the two gradients
         tensor([0.8000, 0.4000])
     """
-    _check_grad_matrix(grads)
+    grads = _check_grad_matrix(grads).detach()  # the weights are constants, as in the paper
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     if grads.device.type == "cpu" and not bool(torch.isfinite(grads).all()):
