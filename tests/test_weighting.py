@@ -321,11 +321,34 @@ class TestFixed:
             ([1.0, math.inf], ValueError, "must be finite"),
             (torch.ones(2, 2), ValueError, "must be 1-D"),
             ("ab", TypeError, "sequence of floats"),
+            # each of these was accepted: "12" as [1, 2], bools as 1/0, complex cast to real
+            ("12", TypeError, "sequence of floats"),
+            (["1", "2"], TypeError, r"`multipliers\[0\]` must be a real number"),
+            ([True, False], TypeError, r"`multipliers\[0\]` must be a real number"),
+            (torch.tensor([1 + 1j, 3]), TypeError, "`multipliers` must be real"),
+            (1.0, TypeError, "sequence of floats"),
         ],
     )
     def test_bad_multipliers(self, multipliers, error, match):
         with pytest.raises(error, match=match):
             mlh.FixedWeighting(multipliers)
+
+    @pytest.mark.parametrize(
+        ("multipliers", "want"),
+        # the sum overflowed (weights 0) or its reciprocal did (inf, nan)
+        [([3e38, 3e38], [1.0, 1.0]), ([1e-45, 0.0], [2.0, 0.0]), ([3e38, 1e38], [1.5, 0.5])],
+    )
+    def test_weights_of_extreme_multipliers(self, multipliers, want):
+        weights = mlh.FixedWeighting(torch.tensor(multipliers)).weights
+        torch.testing.assert_close(weights, torch.tensor(want))
+
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+    def test_half_losses_are_weighted_in_float32(self, dtype):
+        # 1e5 as a float16 multiplier was inf: the returned weights were NaN
+        w = torch.ones(2, dtype=dtype, requires_grad=True)
+        applied = mlh.FixedWeighting([1e5, 1e5]).backward(torch.stack([w[0], w[1]]) * 1e-3)
+        assert applied.dtype == dtype
+        torch.testing.assert_close(applied, torch.ones(2, dtype=dtype))
 
 
 class TestSurgery:
