@@ -102,3 +102,16 @@ def test_make_ring_data_seed_range_and_generator_device():
 
     with pytest.raises(ValueError, match=r"a CPU torch\.Generator.*got a generator on cuda"):
         mlh.make_ring_data(10, seed=CudaGenerator())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    # a radius or std beyond float32 gave inf samples silently
+    [
+        ({"radius": 1e39}, r"`radius` must be <= 1e\+30"),
+        ({"std": 1e39}, r"`std` must be <= 1e\+30"),
+    ],
+)
+def test_make_ring_data_refuses_scales_that_overflow_float32(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mlh.make_ring_data(10, **kwargs)
