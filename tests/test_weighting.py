@@ -351,6 +351,14 @@ class TestFixed:
         torch.testing.assert_close(applied, torch.ones(2, dtype=dtype))
 
 
+def test_pcgrad_seed_beyond_torchs_range():
+    # torch raised "Overflow when unpacking long long", naming no argument
+    with pytest.raises(ValueError, match=r"`seed` must be < 2\*\*64"):
+        mlh.PCGrad(2, shared=[torch.ones(2, requires_grad=True)], seed=2**64)
+    with pytest.raises(ValueError, match=r"`generator` must be < 2\*\*64"):
+        mlh.pcgrad(torch.ones(2, 3), generator=2**64)
+
+
 class TestSurgery:
     """PCGrad and MGDA operate on the shared parameters only."""
 
@@ -622,6 +630,15 @@ class TestMinNormWeights:
         grads = torch.randn(4, 9)
         torch.testing.assert_close(mlh.mgda(grads), mlh.min_norm_weights(grads) @ grads)
         assert mlh.mgda(grads).shape == (9,)
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+    def test_identical_gradients_share_their_weight_in_low_precision(self, dtype):
+        # in float32 the ridge (1 + 1e-8 == 1) was lost: [1, 0, 0] instead of thirds
+        grads = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+        want = torch.tensor([0.25, 0.25, 0.5], dtype=dtype)
+        torch.testing.assert_close(mlh.min_norm_weights(grads), want)
+        thirds = mlh.min_norm_weights(torch.ones(3, 4, dtype=dtype))
+        torch.testing.assert_close(thirds, torch.full((3,), 1 / 3, dtype=dtype), atol=2e-3, rtol=0)
 
     @pytest.mark.parametrize("num_tasks", [2, 3])
     def test_grads_that_require_grad(self, num_tasks):

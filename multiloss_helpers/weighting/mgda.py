@@ -183,10 +183,12 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
         return _min_norm_two(gram).to(grads.dtype)
     # a tiny ridge makes the minimiser unique: among equally short combinations,
     # the most even weights (identical gradients share their weight equally)
-    gram = gram + _RIDGE * torch.eye(num_tasks, dtype=gram.dtype, device=gram.device)
+    # (added in float64 on the CPU: 1 + 1e-8 is 1 in float32, and the ridge was lost)
     if gram.device.type == "cpu":
-        exact = _min_norm_active_set(gram.double().numpy(), max_iter, tol)
+        ridged = gram.double().numpy() + _RIDGE * np.eye(num_tasks)
+        exact = _min_norm_active_set(ridged, max_iter, tol)
         return torch.from_numpy(exact).to(grads.dtype)
+    gram = gram + _RIDGE * torch.eye(num_tasks, dtype=gram.dtype, device=gram.device)
     return _min_norm_many(gram, max_iter, tol).to(grads.dtype)
 
 

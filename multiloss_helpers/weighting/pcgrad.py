@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_int, describe
+from .._validation import check_seed, describe
 from ..grads import _as_param_list, _check_grad_matrix, _unit_rows, assign_grad
 from ._base import Weighting, backward_with_shared, check_losses
 
@@ -24,7 +24,7 @@ def _as_generator(generator: Any) -> torch.Generator:
         raise TypeError(
             f"`generator` must be a torch.Generator, an int seed or None, got {describe(generator)}"
         )
-    return torch.Generator().manual_seed(check_int(generator, "generator", minimum=0))
+    return torch.Generator().manual_seed(check_seed(generator, "generator"))
 
 
 def pcgrad(grads: Tensor, *, generator: torch.Generator | int | None = None) -> Tensor:
@@ -124,7 +124,7 @@ class PCGrad(Weighting):
     ) -> None:
         super().__init__(num_tasks)
         self.shared = _as_param_list(shared, "shared", allow_tensor=False)
-        self.seed = check_int(seed, "seed", minimum=0)
+        self.seed = check_seed(seed, "seed")
         self.generator = torch.Generator().manual_seed(self.seed)
 
     @property
