@@ -105,9 +105,10 @@ def _vector(module: nn.Module) -> Tensor:
 def _fill_grads(module: nn.Module, seed: int) -> Tensor:
     """Put gradients into ``module``'s ``.grad`` as an earlier backward would; return them."""
     g = gen(seed)
-    for p in module.parameters():
-        p.grad = torch.randn(p.shape, generator=g)
-    return torch.cat([p.grad.flatten() for p in module.parameters()])
+    grads = [torch.randn(p.shape, generator=g) for p in module.parameters()]
+    for p, grad in zip(module.parameters(), grads):
+        p.grad = grad
+    return torch.cat([grad.flatten() for grad in grads])
 
 
 def _compare_step(after: Tensor, before: Tensor, grad: Tensor, stale: Tensor, who: str) -> None:
