@@ -472,8 +472,8 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
         A scalar of ``loss_sum``'s dtype to call ``backward()`` on.
 
     Raises:
-        TypeError: ``loss_sum`` is not a tensor, or ``denominator`` is neither a
-            tensor nor a number.
+        TypeError: ``loss_sum`` is not a floating-point tensor, or ``denominator`` is
+            neither a real tensor nor a number.
         ValueError: ``loss_sum`` or ``denominator`` is not a scalar, or the global
             denominator is not finite and positive (checked for CPU tensors only, to avoid a
             host synchronisation on accelerators).
