@@ -351,6 +351,14 @@ class TestFixed:
         torch.testing.assert_close(applied, torch.ones(2, dtype=dtype))
 
 
+@pytest.mark.parametrize("cls", [mlh.PCGrad, mlh.MGDA])
+def test_surgery_refuses_a_shared_parameter_listed_twice(cls):
+    # [w, w] doubled w's gradient silently: (4, 3) became (8, 6)
+    w = torch.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"`shared\[1\]` is `shared\[0\]` again"):
+        cls(2, shared=[w, w])
+
+
 def test_pcgrad_seed_beyond_torchs_range():
     # torch raised "Overflow when unpacking long long", naming no argument
     with pytest.raises(ValueError, match=r"`seed` must be < 2\*\*64"):

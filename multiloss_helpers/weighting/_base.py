@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_float, check_int, describe
-from ..grads import assign_grad, flat_grad
+from ..grads import _as_param_list, assign_grad, flat_grad
 
 __all__ = ["EqualWeighting", "FixedWeighting", "Weighting"]
 
@@ -249,6 +249,23 @@ class FixedWeighting(Weighting):
 
     def extra_repr(self) -> str:
         return f"multipliers={self.multipliers.tolist()}"
+
+
+def check_shared(shared: Any) -> list[Tensor]:
+    """The shared parameters: an iterable of tensors that require grad, each once.
+
+    A tensor listed twice would receive the combined gradient twice.
+    """
+    params = _as_param_list(shared, "shared", allow_tensor=False)
+    seen: dict[int, int] = {}
+    for i, p in enumerate(params):
+        if id(p) in seen:
+            raise ValueError(
+                f"`shared[{i}]` is `shared[{seen[id(p)]}]` again: list each parameter once "
+                "(model.parameters() does), or it receives the combined gradient twice"
+            )
+        seen[id(p)] = i
+    return params
 
 
 def backward_with_shared(

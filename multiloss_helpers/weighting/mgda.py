@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_float, check_int
-from ..grads import _as_param_list, _check_grad_matrix, _unit_rows
-from ._base import Weighting, backward_with_shared, check_losses
+from ..grads import _check_grad_matrix, _unit_rows
+from ._base import Weighting, backward_with_shared, check_losses, check_shared
 
 __all__ = ["MGDA", "mgda", "min_norm_weights"]
 
@@ -258,7 +258,7 @@ class MGDA(Weighting):
         self, num_tasks: int, *, shared: Iterable[Tensor] | nn.Module, max_iter: int = 200
     ) -> None:
         super().__init__(num_tasks)
-        self.shared = _as_param_list(shared, "shared", allow_tensor=False)
+        self.shared = check_shared(shared)
         self.max_iter = check_int(max_iter, "max_iter", minimum=1)
         self.register_buffer("last_weights", torch.ones(self.num_tasks), persistent=False)
 

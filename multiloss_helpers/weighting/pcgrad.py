@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_seed, describe
-from ..grads import _as_param_list, _check_grad_matrix, _unit_rows, assign_grad
-from ._base import Weighting, backward_with_shared, check_losses
+from ..grads import _check_grad_matrix, _unit_rows, assign_grad
+from ._base import Weighting, backward_with_shared, check_losses, check_shared
 
 __all__ = ["PCGrad", "assign_grad", "pcgrad"]
 
@@ -123,7 +123,7 @@ class PCGrad(Weighting):
         self, num_tasks: int, *, shared: Iterable[Tensor] | nn.Module, seed: int = 0
     ) -> None:
         super().__init__(num_tasks)
-        self.shared = _as_param_list(shared, "shared", allow_tensor=False)
+        self.shared = check_shared(shared)
         self.seed = check_seed(seed, "seed")
         self.generator = torch.Generator().manual_seed(self.seed)
 
