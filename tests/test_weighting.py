@@ -359,6 +359,17 @@ def test_surgery_refuses_a_shared_parameter_listed_twice(cls):
         cls(2, shared=[w, w])
 
 
+@pytest.mark.parametrize("cls", [mlh.PCGrad, mlh.MGDA])
+def test_surgery_leaves_a_shared_parameter_frozen_later_untouched(cls):
+    # it received a zero .grad, which Adam's momentum or weight decay would still step
+    trunk, head = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    strategy = cls(2, shared=trunk.parameters())
+    trunk.bias.requires_grad_(False)
+    out = head(trunk(torch.ones(5, 3)))
+    strategy.backward(torch.stack([out[:, 0].mean(), out[:, 1].pow(2).mean()]))
+    assert trunk.bias.grad is None and trunk.weight.grad is not None
+
+
 def test_pcgrad_seed_beyond_torchs_range():
     # torch raised "Overflow when unpacking long long", naming no argument
     with pytest.raises(ValueError, match=r"`seed` must be < 2\*\*64"):

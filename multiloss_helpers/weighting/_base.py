@@ -290,3 +290,6 @@ def backward_with_shared(
     for p, grad in zip(shared, saved):
         p.grad = grad
     assign_grad(shared, direction, accumulate=True)
+    for p, grad in zip(shared, saved):
+        if not p.requires_grad:  # frozen after construction: no zero .grad for Adam to step
+            p.grad = grad
