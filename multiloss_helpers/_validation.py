@@ -169,9 +169,22 @@ def check_reduction(reduction: Any) -> str:
 def check_generator(seed: Any, name: str = "seed") -> torch.Generator:
     r"""Turn an ``int`` seed or a ``torch.Generator`` into a generator."""
     if isinstance(seed, torch.Generator):
+        if seed.device.type != "cpu":
+            raise ValueError(
+                f"`{name}` must be an int or a CPU torch.Generator (the data is drawn on the "
+                f"CPU), got a generator on {seed.device}"
+            )
         return seed
-    seed = check_int(seed, name, minimum=0)
+    seed = check_seed(seed, name)
     return torch.Generator().manual_seed(seed)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    r"""An int seed that ``torch.manual_seed`` takes: ``0 <= seed < 2**64``."""
+    seed = check_int(value, name, minimum=0)
+    if seed >= 2**64:
+        raise ValueError(f"`{name}` must be < 2**64 (torch's seed range), got {seed}")
+    return seed
 
 
 def check_tensor_dict(data: Any, name: str) -> dict[str, Tensor]:

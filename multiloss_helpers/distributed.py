@@ -472,10 +472,10 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
         A scalar of ``loss_sum``'s dtype to call ``backward()`` on.
 
     Raises:
-        TypeError: ``loss_sum`` is not a tensor, or ``denominator`` is neither a
-            tensor nor a number.
+        TypeError: ``loss_sum`` is not a floating-point tensor, or ``denominator`` is
+            neither a real tensor nor a number.
         ValueError: ``loss_sum`` or ``denominator`` is not a scalar, or the global
-            denominator is not positive (checked for CPU tensors only, to avoid a
+            denominator is not finite and positive (checked for CPU tensors only, to avoid a
             host synchronisation on accelerators).
 
     Example:
@@ -488,9 +488,13 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
         True
     """
     check_tensor(loss_sum, "loss_sum")
+    if not loss_sum.is_floating_point():
+        raise TypeError(f"`loss_sum` must be a floating-point tensor, got {loss_sum.dtype}")
     if loss_sum.dim() != 0:
         raise ValueError(f"`loss_sum` must be a scalar, got shape {tuple(loss_sum.shape)}")
     if isinstance(denominator, Tensor):
+        if denominator.dtype == torch.bool or denominator.is_complex():
+            raise TypeError(f"`denominator` must be a real number, got {denominator.dtype}")
         if denominator.dim() != 0:
             raise ValueError(
                 f"`denominator` must be a scalar, got shape {tuple(denominator.shape)}"
@@ -503,9 +507,9 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
     if dist.is_available() and dist.is_initialized():
         world_size = dist.get_world_size(group)
         dist.all_reduce(total, group=group)
-    if total.device.type == "cpu" and not bool(total > 0):
+    if total.device.type == "cpu" and not bool((total > 0) & total.isfinite()):
         raise ValueError(
-            f"the denominator summed over the {world_size} rank(s) must be > 0, got "
+            f"the denominator summed over the {world_size} rank(s) must be finite and > 0, got "
             f"{total.item():g}"
         )
     return (loss_sum.to(dtype) * (world_size / total)).to(loss_sum.dtype)

@@ -12,6 +12,8 @@ from ._validation import check_float, check_generator, check_int
 
 __all__ = ["make_ring_data", "ring_centres"]
 
+_LARGEST = 1e30  # the samples are float32 (largest 3.4e38): larger scales overflow to inf
+
 
 def ring_centres(modes: int = 8, *, radius: float = 2.0) -> Tensor:
     r"""The centres of ``modes`` points spaced evenly on a circle around the origin.
@@ -21,7 +23,7 @@ def ring_centres(modes: int = 8, *, radius: float = 2.0) -> Tensor:
 
     Args:
         modes: the number of centres :math:`K` (at least 1). Default: ``8``.
-        radius: the circle's radius :math:`r` (> 0). Default: ``2.0``.
+        radius: the circle's radius :math:`r`, in :math:`(0, 10^{30}]`. Default: ``2.0``.
 
     Shape:
         Output: ``(modes, 2)``, float32.
@@ -31,7 +33,7 @@ def ring_centres(modes: int = 8, *, radius: float = 2.0) -> Tensor:
         [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [-0.0, -1.0]]
     """
     modes = check_int(modes, "modes", minimum=1)
-    radius = check_float(radius, "radius", minimum=0.0, open_minimum=True)
+    radius = check_float(radius, "radius", minimum=0.0, maximum=_LARGEST, open_minimum=True)
     angles = 2 * math.pi * torch.arange(modes, dtype=torch.float64) / modes
     return (radius * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
 
@@ -57,8 +59,9 @@ def make_ring_data(
     Args:
         n: the number of samples ``N`` (at least 1). Default: ``1000``.
         modes: the number of Gaussians on the ring (at least 1). Default: ``8``.
-        radius: the ring's radius (> 0). Default: ``2.0``.
-        std: the standard deviation of each Gaussian (>= 0). Default: ``0.05``.
+        radius: the ring's radius, in :math:`(0, 10^{30}]`. Default: ``2.0``.
+        std: the standard deviation of each Gaussian, in :math:`[0, 10^{30}]`.
+            Default: ``0.05``.
         seed: an ``int`` seed (>= 0) or a ``torch.Generator``. Default: ``0``.
 
     Returns:
@@ -78,7 +81,7 @@ def make_ring_data(
     """
     n = check_int(n, "n", minimum=1)
     centres = ring_centres(modes, radius=radius)
-    std = check_float(std, "std", minimum=0.0)
+    std = check_float(std, "std", minimum=0.0, maximum=_LARGEST)
     gen = check_generator(seed)
     mode = (torch.arange(n) % centres.shape[0])[torch.randperm(n, generator=gen)]
     x = centres[mode] + std * torch.randn(n, 2, generator=gen)

@@ -185,8 +185,10 @@ def _check_grad_matrix(grads: Any, name: str = "grads") -> Tensor:
     """A ``(T, P)`` floating-point tensor with ``T >= 1``."""
     if not isinstance(grads, Tensor):
         raise TypeError(f"`{name}` must be a (T, P) tensor, got {describe(grads)}")
-    if grads.dim() != 2 or grads.shape[0] == 0:
-        raise ValueError(f"`{name}` must have shape (T, P) with T >= 1, got {tuple(grads.shape)}")
+    if grads.dim() != 2 or grads.shape[0] == 0 or grads.shape[1] == 0:
+        raise ValueError(
+            f"`{name}` must have shape (T, P) with T >= 1 and P >= 1, got {tuple(grads.shape)}"
+        )
     if not grads.is_floating_point():
         raise TypeError(f"`{name}` must be a floating-point tensor, got {grads.dtype}")
     return grads
@@ -256,7 +258,7 @@ def flat_grad(params: Iterable[Tensor] | nn.Module) -> Tensor:
         [
             torch.zeros(p.numel(), dtype=dtype, device=p.device)
             if p.grad is None
-            else p.grad.detach().reshape(-1).to(dtype)
+            else p.grad.detach().to_dense().reshape(-1).to(dtype)  # sparse: nn.Embedding
             for p in param_list
         ]
     )
@@ -288,8 +290,12 @@ def assign_grad(
                 [2., 3.]]), tensor([4., 5.]))
     """
     param_list = _as_param_list(params, allow_tensor=False, need_grad=False)
-    if not isinstance(flat_grad, Tensor) or flat_grad.dim() != 1:
-        raise TypeError(f"`flat_grad` must be a 1-D tensor, got {describe(flat_grad)}")
+    if not isinstance(flat_grad, Tensor) or not flat_grad.is_floating_point():
+        raise TypeError(
+            f"`flat_grad` must be a 1-D floating-point tensor, got {describe(flat_grad)}"
+        )
+    if flat_grad.dim() != 1:
+        raise ValueError(f"`flat_grad` must be a 1-D tensor, got shape {tuple(flat_grad.shape)}")
     if not isinstance(accumulate, bool):
         raise TypeError(f"`accumulate` must be a bool, got {describe(accumulate)}")
     total = sum(p.numel() for p in param_list)

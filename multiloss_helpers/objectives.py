@@ -23,6 +23,8 @@ def _check_points(points: Any) -> Tensor:
     if isinstance(points, (str, bytes)):
         raise TypeError(f"`points` must be an (N, 2) array of numbers, got {describe(points)}")
     try:
+        if isinstance(points, Sequence) and points and all(isinstance(p, Tensor) for p in points):
+            points = torch.stack([p.detach().cpu() for p in points])  # one row per model
         if isinstance(points, Tensor):
             values = points.detach().cpu()
         else:  # np.array copies, so a read-only array (e.g. from pandas) gives no warning

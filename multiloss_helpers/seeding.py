@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from ._validation import check_int
+from ._validation import check_seed
 
 __all__ = ["seed_everything"]
 
@@ -32,7 +32,8 @@ def seed_everything(seed: int | None = None) -> int:
 
     Raises:
         TypeError: ``seed`` is not an int.
-        ValueError: ``seed`` is negative, or ``MLH_SEED`` is not a non-negative integer.
+        ValueError: ``seed`` is negative or at least :math:`2^{64}`, or ``MLH_SEED`` is not
+            such an integer.
 
     Example:
         >>> seed = seed_everything(3)
@@ -48,13 +49,13 @@ def seed_everything(seed: int | None = None) -> int:
                 f"the environment variable {SEED_VARIABLE} must be a non-negative integer, "
                 f"got {raw!r}"
             ) from None
-        if seed < 0:
+        if not 0 <= seed < 2**64:  # torch's seed range
             raise ValueError(
-                f"the environment variable {SEED_VARIABLE} must be a non-negative integer, "
-                f"got {raw!r}"
+                f"the environment variable {SEED_VARIABLE} must be a non-negative integer "
+                f"below 2**64, got {raw!r}"
             )
     else:
-        seed = check_int(seed, "seed", minimum=0)
+        seed = check_seed(seed, "seed")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # seeds the CPU and every CUDA/MPS device

@@ -369,6 +369,11 @@ def _collect_hooks(callbacks: Any) -> dict[str, list[Callable[..., Any]]]:
         raise TypeError(f"`callbacks` must be a list of callbacks, got {describe(callbacks)}")
     hooks: dict[str, list[Callable[..., Any]]] = {name: [] for name in _HOOKS}
     for i, callback in enumerate(callbacks):
+        if isinstance(callback, type):  # its hooks would be unbound: epoch taken as self
+            raise TypeError(
+                f"`callbacks[{i}]` must be a callback instance, got the class "
+                f"{callback.__name__}; call it: {callback.__name__}()"
+            )
         found = [name for name in _HOOKS if callable(getattr(callback, name, None))]
         if found:
             for name in found:

@@ -5,6 +5,7 @@ Starting a process costs seconds (it imports torch), so the DDP checks share one
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import signal
@@ -139,8 +140,26 @@ def test_ddp_mean_refuses_bad_input():
         mlh.distributed.ddp_mean(torch.tensor(1.0), "2")
     with pytest.raises(ValueError, match="`denominator` must be a scalar"):
         mlh.distributed.ddp_mean(torch.tensor(1.0), torch.ones(2))
-    with pytest.raises(ValueError, match="must be > 0, got 0"):
+    with pytest.raises(ValueError, match="must be finite and > 0, got 0"):
         mlh.distributed.ddp_mean(torch.tensor(1.0), torch.tensor(0))
+
+
+@pytest.mark.parametrize(
+    ("loss_sum", "denominator", "error", "match"),
+    [
+        # an integer loss was truncated (5 / 2 gave 2), a bool one returned True
+        (torch.tensor(5), 2, TypeError, "`loss_sum` must be a floating-point tensor"),
+        (torch.tensor(True), 2, TypeError, "`loss_sum` must be a floating-point tensor"),
+        # an infinite denominator gave 0; bool and complex ones were cast silently
+        (torch.tensor(5.0), math.inf, ValueError, "must be finite and > 0, got inf"),
+        (torch.tensor(5.0), math.nan, ValueError, "must be finite and > 0, got nan"),
+        (torch.tensor(5.0), torch.tensor(True), TypeError, "`denominator` must be a real"),
+        (torch.tensor(5.0), torch.tensor(1 + 1j), TypeError, "`denominator` must be a real"),
+    ],
+)
+def test_ddp_mean_refuses_silent_casts(loss_sum, denominator, error, match):
+    with pytest.raises(error, match=match):
+        mlh.distributed.ddp_mean(loss_sum, denominator)
 
 
 # ---------------------------------------------------------------- launch: arguments

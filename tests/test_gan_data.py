@@ -87,3 +87,31 @@ class TestMakeRingData:
     def test_bad_arguments(self, kwargs, error, match):
         with pytest.raises(error, match=match):
             mlh.make_ring_data(**{"n": 10, **kwargs})
+
+
+def test_make_ring_data_seed_range_and_generator_device():
+    # a seed of 2**64 or more raised torch's "Overflow when unpacking long long"
+    with pytest.raises(ValueError, match=r"`seed` must be < 2\*\*64"):
+        mlh.make_ring_data(10, seed=2**70)
+    # a CUDA generator raised deep inside torch.randperm ("Expected a 'cpu' device type")
+
+    class CudaGenerator(torch.Generator):  # stands in for torch.Generator("cuda") on any machine
+        @property
+        def device(self):
+            return torch.device("cuda")
+
+    with pytest.raises(ValueError, match=r"a CPU torch\.Generator.*got a generator on cuda"):
+        mlh.make_ring_data(10, seed=CudaGenerator())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    # a radius or std beyond float32 gave inf samples silently
+    [
+        ({"radius": 1e39}, r"`radius` must be <= 1e\+30"),
+        ({"std": 1e39}, r"`std` must be <= 1e\+30"),
+    ],
+)
+def test_make_ring_data_refuses_scales_that_overflow_float32(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mlh.make_ring_data(10, **kwargs)

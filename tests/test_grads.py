@@ -170,6 +170,13 @@ class TestFlatAndAssignGrad:
         with pytest.raises(TypeError, match="`params` must be an iterable of tensors"):
             mlh.flat_grad(torch.ones(3, requires_grad=True))
 
+    def test_flat_grad_densifies_a_sparse_gradient(self):
+        # a sparse nn.Embedding gradient raised "reshape is not implemented for sparse tensors"
+        emb = nn.Embedding(4, 2, sparse=True)
+        emb(torch.tensor([1, 1, 3])).sum().backward()
+        want = torch.tensor([0.0, 0.0, 2.0, 2.0, 0.0, 0.0, 1.0, 1.0])
+        assert torch.equal(mlh.flat_grad(emb), want)
+
     def test_assign_grad_round_trip_and_accumulate(self):
         net = nn.Linear(3, 2)
         flat = torch.randn(8)
@@ -195,7 +202,12 @@ class TestFlatAndAssignGrad:
         ("flat", "error", "match"),
         [
             (torch.zeros(3), ValueError, "has 3 entries but the parameters have 8"),
-            (torch.zeros(2, 4), TypeError, "must be a 1-D tensor"),
+            (torch.zeros(2, 4), ValueError, r"must be a 1-D tensor, got shape \(2, 4\)"),
+            # bool, integer and complex vectors were cast silently
+            (torch.ones(8, dtype=torch.bool), TypeError, "1-D floating-point tensor"),
+            (torch.ones(8, dtype=torch.long), TypeError, "1-D floating-point tensor"),
+            (torch.ones(8, dtype=torch.cfloat), TypeError, "1-D floating-point tensor"),
+            ([0.0] * 8, TypeError, "1-D floating-point tensor"),
             (torch.zeros(8, device="meta"), ValueError, "is on meta but the parameters are on cpu"),
         ],
     )

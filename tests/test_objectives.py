@@ -52,6 +52,13 @@ def test_draws_on_a_given_axes_with_colour_and_title_and_without_labels():
     assert len(hollow) == 0  # both points are on the front, no empty scatter is drawn
 
 
+def test_a_list_of_row_tensors_is_accepted():
+    # a list of (2,) tensors, one per model, was refused as "not an (N, 2) array"
+    rows = [torch.tensor(p, requires_grad=True) for p in POINTS]
+    filled, hollow, _ = _drawn(mlh.plot_pareto_front(rows))
+    assert (len(filled), len(hollow)) == (4, 2)
+
+
 def test_a_single_point_is_its_own_front():
     filled, hollow, _ = _drawn(mlh.plot_pareto_front(torch.tensor([[0.3, 0.7]])))
     assert len(filled) == 1 and len(hollow) == 0

@@ -32,7 +32,7 @@ def test_reads_the_environment_variable(monkeypatch):
     assert mlh.seed_everything() == 0
 
 
-@pytest.mark.parametrize("raw", ["abc", "-1", "1.5"])
+@pytest.mark.parametrize("raw", ["abc", "-1", "1.5", str(2**64)])
 def test_bad_environment_variable(monkeypatch, raw):
     monkeypatch.setenv("MLH_SEED", raw)
     with pytest.raises(ValueError, match="MLH_SEED must be a non-negative integer"):
@@ -85,3 +85,11 @@ def test_dropout_runs_are_the_same_in_another_process():
     assert eval(out[0]) == here_global
     assert eval(out[1]) == here_fit
     assert here_global != here_fit
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**70])
+def test_seed_beyond_torchs_range(seed):
+    # torch raised "Overflow when unpacking long long", naming no argument
+    with pytest.raises(ValueError, match=r"`seed` must be < 2\*\*64"):
+        mlh.seed_everything(seed)
+    assert mlh.seed_everything(2**64 - 1) == 2**64 - 1

@@ -551,6 +551,13 @@ def test_callback_repr_and_bad_callbacks():
         mlh.fit(model, multitask_loss, loader, optimizer, epochs=1, callbacks=[print, 3])
     with pytest.raises(TypeError, match="`callbacks` must be a list"):
         mlh.fit(model, multitask_loss, loader, optimizer, epochs=1, callbacks=print)
+    # a class raised "on_epoch_start() missing 1 required positional argument" mid-run
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(
+        TypeError, match=r"`callbacks\[0\]` must be a callback instance.*Callback\(\)"
+    ):
+        mlh.fit(model, multitask_loss, loader, optimizer, epochs=1, callbacks=[mlh.Callback])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 # ---------------------------------------------------------------- weighting protocol

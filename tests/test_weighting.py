@@ -321,11 +321,61 @@ class TestFixed:
             ([1.0, math.inf], ValueError, "must be finite"),
             (torch.ones(2, 2), ValueError, "must be 1-D"),
             ("ab", TypeError, "sequence of floats"),
+            # each of these was accepted: "12" as [1, 2], bools as 1/0, complex cast to real
+            ("12", TypeError, "sequence of floats"),
+            (["1", "2"], TypeError, r"`multipliers\[0\]` must be a real number"),
+            ([True, False], TypeError, r"`multipliers\[0\]` must be a real number"),
+            (torch.tensor([1 + 1j, 3]), TypeError, "`multipliers` must be real"),
+            (1.0, TypeError, "sequence of floats"),
         ],
     )
     def test_bad_multipliers(self, multipliers, error, match):
         with pytest.raises(error, match=match):
             mlh.FixedWeighting(multipliers)
+
+    @pytest.mark.parametrize(
+        ("multipliers", "want"),
+        # the sum overflowed (weights 0) or its reciprocal did (inf, nan)
+        [([3e38, 3e38], [1.0, 1.0]), ([1e-45, 0.0], [2.0, 0.0]), ([3e38, 1e38], [1.5, 0.5])],
+    )
+    def test_weights_of_extreme_multipliers(self, multipliers, want):
+        weights = mlh.FixedWeighting(torch.tensor(multipliers)).weights
+        torch.testing.assert_close(weights, torch.tensor(want))
+
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+    def test_half_losses_are_weighted_in_float32(self, dtype):
+        # 1e5 as a float16 multiplier was inf: the returned weights were NaN
+        w = torch.ones(2, dtype=dtype, requires_grad=True)
+        applied = mlh.FixedWeighting([1e5, 1e5]).backward(torch.stack([w[0], w[1]]) * 1e-3)
+        assert applied.dtype == dtype
+        torch.testing.assert_close(applied, torch.ones(2, dtype=dtype))
+
+
+@pytest.mark.parametrize("cls", [mlh.PCGrad, mlh.MGDA])
+def test_surgery_refuses_a_shared_parameter_listed_twice(cls):
+    # [w, w] doubled w's gradient silently: (4, 3) became (8, 6)
+    w = torch.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"`shared\[1\]` is `shared\[0\]` again"):
+        cls(2, shared=[w, w])
+
+
+@pytest.mark.parametrize("cls", [mlh.PCGrad, mlh.MGDA])
+def test_surgery_leaves_a_shared_parameter_frozen_later_untouched(cls):
+    # it received a zero .grad, which Adam's momentum or weight decay would still step
+    trunk, head = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    strategy = cls(2, shared=trunk.parameters())
+    trunk.bias.requires_grad_(False)
+    out = head(trunk(torch.ones(5, 3)))
+    strategy.backward(torch.stack([out[:, 0].mean(), out[:, 1].pow(2).mean()]))
+    assert trunk.bias.grad is None and trunk.weight.grad is not None
+
+
+def test_pcgrad_seed_beyond_torchs_range():
+    # torch raised "Overflow when unpacking long long", naming no argument
+    with pytest.raises(ValueError, match=r"`seed` must be < 2\*\*64"):
+        mlh.PCGrad(2, shared=[torch.ones(2, requires_grad=True)], seed=2**64)
+    with pytest.raises(ValueError, match=r"`generator` must be < 2\*\*64"):
+        mlh.pcgrad(torch.ones(2, 3), generator=2**64)
 
 
 class TestSurgery:
@@ -600,12 +650,35 @@ class TestMinNormWeights:
         torch.testing.assert_close(mlh.mgda(grads), mlh.min_norm_weights(grads) @ grads)
         assert mlh.mgda(grads).shape == (9,)
 
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+    def test_identical_gradients_share_their_weight_in_low_precision(self, dtype):
+        # in float32 the ridge (1 + 1e-8 == 1) was lost: [1, 0, 0] instead of thirds
+        grads = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+        want = torch.tensor([0.25, 0.25, 0.5], dtype=dtype)
+        torch.testing.assert_close(mlh.min_norm_weights(grads), want)
+        thirds = mlh.min_norm_weights(torch.ones(3, 4, dtype=dtype))
+        torch.testing.assert_close(thirds, torch.full((3,), 1 / 3, dtype=dtype), atol=2e-3, rtol=0)
+
+    @pytest.mark.parametrize("num_tasks", [2, 3])
+    def test_grads_that_require_grad(self, num_tasks):
+        # T > 2 raised "Can't call numpy() on Tensor that requires grad"
+        grads = torch.randn(num_tasks, 5, requires_grad=True)
+        weights = mlh.min_norm_weights(grads)
+        assert not weights.requires_grad
+        torch.testing.assert_close(weights, mlh.min_norm_weights(grads.detach()))
+        direction = mlh.mgda(grads)
+        direction.sum().backward()  # the graph through the gradients, weights constant
+        torch.testing.assert_close(grads.grad, weights[:, None].expand(num_tasks, 5))
+
     @pytest.mark.parametrize(
         ("grads", "error", "match"),
         [
             (torch.tensor([[1.0, math.nan], [0.0, 1.0]]), ValueError, "must be finite"),
             (torch.ones(3), ValueError, r"shape \(T, P\)"),
             (torch.ones(0, 3), ValueError, r"shape \(T, P\)"),
+            # P = 0 raised torch's "amax(): Expected reduction dim 1 to have non-zero size"
+            (torch.ones(3, 0), ValueError, r"P >= 1, got \(3, 0\)"),
+            (torch.ones(2, 0), ValueError, r"P >= 1, got \(2, 0\)"),
             (torch.ones(2, 2, dtype=torch.long), TypeError, "floating-point"),
             ([[1.0]], TypeError, r"\(T, P\) tensor"),
         ],

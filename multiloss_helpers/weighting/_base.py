@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_int, describe
-from ..grads import assign_grad, flat_grad
+from .._validation import check_float, check_int, describe
+from ..grads import _as_param_list, assign_grad, flat_grad
 
 __all__ = ["EqualWeighting", "FixedWeighting", "Weighting"]
 
@@ -68,7 +68,12 @@ def check_losses(losses: Any, num_tasks: int) -> Tensor:
 
 
 def rescale_to_num_tasks(multipliers: Tensor) -> Tensor:
-    """Multipliers rescaled to sum to ``T``: the one meaning of ``weights``."""
+    """Multipliers rescaled to sum to ``T``: the one meaning of ``weights``.
+
+    Divided by their largest entry first, so that neither the sum (multipliers
+    near the dtype's maximum) nor its reciprocal (near its smallest) overflows.
+    """
+    multipliers = multipliers / multipliers.amax().clamp_min(torch.finfo(multipliers.dtype).tiny)
     return multipliers * (multipliers.shape[0] / multipliers.sum())
 
 
@@ -201,18 +206,22 @@ class FixedWeighting(Weighting):
 
     def __init__(self, multipliers: Tensor | Iterable[float]) -> None:
         if not isinstance(multipliers, Tensor):
-            try:
-                multipliers = torch.tensor([float(m) for m in multipliers])
-            except (TypeError, ValueError):
+            if isinstance(multipliers, (str, bytes)) or not isinstance(multipliers, Iterable):
                 raise TypeError(
                     "`multipliers` must be a tensor or a sequence of floats, "
                     f"got {describe(multipliers)}"
-                ) from None
+                )
+            items = list(multipliers)
+            multipliers = torch.tensor(
+                [check_float(m, f"multipliers[{i}]") for i, m in enumerate(items)]
+            )
         if multipliers.dim() != 1 or len(multipliers) == 0:
             raise ValueError(
                 f"`multipliers` must be 1-D with one entry per task, got shape "
                 f"{tuple(multipliers.shape)}"
             )
+        if multipliers.is_complex():
+            raise TypeError(f"`multipliers` must be real, got {multipliers.dtype}")
         if not multipliers.is_floating_point() and multipliers.dtype != torch.bool:
             multipliers = multipliers.float()  # integer multipliers such as [1, 3]
         super().__init__(len(multipliers))
@@ -233,12 +242,30 @@ class FixedWeighting(Weighting):
         losses = check_losses(losses, self.num_tasks)
         if self.multipliers.device != losses.device:  # once, not a copy per step
             self.multipliers = self.multipliers.to(losses.device)
-        multipliers = self.multipliers.to(losses.dtype)
-        (multipliers * losses).sum().backward()
-        return rescale_to_num_tasks(multipliers)
+        compute = torch.promote_types(losses.dtype, torch.float32)  # half: float32 inside
+        multipliers = self.multipliers.to(compute)
+        (multipliers * losses.to(compute)).sum().backward()
+        return rescale_to_num_tasks(multipliers).to(losses.dtype)
 
     def extra_repr(self) -> str:
         return f"multipliers={self.multipliers.tolist()}"
+
+
+def check_shared(shared: Any) -> list[Tensor]:
+    """The shared parameters: an iterable of tensors that require grad, each once.
+
+    A tensor listed twice would receive the combined gradient twice.
+    """
+    params = _as_param_list(shared, "shared", allow_tensor=False)
+    seen: dict[int, int] = {}
+    for i, p in enumerate(params):
+        if id(p) in seen:
+            raise ValueError(
+                f"`shared[{i}]` is `shared[{seen[id(p)]}]` again: list each parameter once "
+                "(model.parameters() does), or it receives the combined gradient twice"
+            )
+        seen[id(p)] = i
+    return params
 
 
 def backward_with_shared(
@@ -263,3 +290,6 @@ def backward_with_shared(
     for p, grad in zip(shared, saved):
         p.grad = grad
     assign_grad(shared, direction, accumulate=True)
+    for p, grad in zip(shared, saved):
+        if not p.requires_grad:  # frozen after construction: no zero .grad for Adam to step
+            p.grad = grad

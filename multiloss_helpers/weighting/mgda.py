@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_float, check_int
-from ..grads import _as_param_list, _check_grad_matrix, _unit_rows
-from ._base import Weighting, backward_with_shared, check_losses
+from ..grads import _check_grad_matrix, _unit_rows
+from ._base import Weighting, backward_with_shared, check_losses, check_shared
 
 __all__ = ["MGDA", "mgda", "min_norm_weights"]
 
@@ -156,7 +156,9 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
             Default: ``1e-12``.
 
     Returns:
-        The weights, shape ``(T,)``, non-negative, summing to 1, in the input's dtype.
+        The weights, shape ``(T,)``, non-negative, summing to 1, in the input's dtype,
+        without a graph: no gradient flows through them (:func:`mgda` keeps the
+        gradients' graph, with the weights as constants).
 
     Example:
         >>> g = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
@@ -166,7 +168,7 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
         >>> w @ g  # the shortest vector between the two gradients
         tensor([0.8000, 0.4000])
     """
-    _check_grad_matrix(grads)
+    grads = _check_grad_matrix(grads).detach()  # the weights are constants, as in the paper
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     if grads.device.type == "cpu" and not bool(torch.isfinite(grads).all()):
@@ -181,10 +183,12 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
         return _min_norm_two(gram).to(grads.dtype)
     # a tiny ridge makes the minimiser unique: among equally short combinations,
     # the most even weights (identical gradients share their weight equally)
-    gram = gram + _RIDGE * torch.eye(num_tasks, dtype=gram.dtype, device=gram.device)
+    # (added in float64 on the CPU: 1 + 1e-8 is 1 in float32, and the ridge was lost)
     if gram.device.type == "cpu":
-        exact = _min_norm_active_set(gram.double().numpy(), max_iter, tol)
+        ridged = gram.double().numpy() + _RIDGE * np.eye(num_tasks)
+        exact = _min_norm_active_set(ridged, max_iter, tol)
         return torch.from_numpy(exact).to(grads.dtype)
+    gram = gram + _RIDGE * torch.eye(num_tasks, dtype=gram.dtype, device=gram.device)
     return _min_norm_many(gram, max_iter, tol).to(grads.dtype)
 
 
@@ -254,7 +258,7 @@ class MGDA(Weighting):
         self, num_tasks: int, *, shared: Iterable[Tensor] | nn.Module, max_iter: int = 200
     ) -> None:
         super().__init__(num_tasks)
-        self.shared = _as_param_list(shared, "shared", allow_tensor=False)
+        self.shared = check_shared(shared)
         self.max_iter = check_int(max_iter, "max_iter", minimum=1)
         self.register_buffer("last_weights", torch.ones(self.num_tasks), persistent=False)
 

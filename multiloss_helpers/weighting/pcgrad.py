@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_int, describe
-from ..grads import _as_param_list, _check_grad_matrix, _unit_rows, assign_grad
-from ._base import Weighting, backward_with_shared, check_losses
+from .._validation import check_seed, describe
+from ..grads import _check_grad_matrix, _unit_rows, assign_grad
+from ._base import Weighting, backward_with_shared, check_losses, check_shared
 
 __all__ = ["PCGrad", "assign_grad", "pcgrad"]
 
@@ -24,7 +24,7 @@ def _as_generator(generator: Any) -> torch.Generator:
         raise TypeError(
             f"`generator` must be a torch.Generator, an int seed or None, got {describe(generator)}"
         )
-    return torch.Generator().manual_seed(check_int(generator, "generator", minimum=0))
+    return torch.Generator().manual_seed(check_seed(generator, "generator"))
 
 
 def pcgrad(grads: Tensor, *, generator: torch.Generator | int | None = None) -> Tensor:
@@ -123,8 +123,8 @@ class PCGrad(Weighting):
         self, num_tasks: int, *, shared: Iterable[Tensor] | nn.Module, seed: int = 0
     ) -> None:
         super().__init__(num_tasks)
-        self.shared = _as_param_list(shared, "shared", allow_tensor=False)
-        self.seed = check_int(seed, "seed", minimum=0)
+        self.shared = check_shared(shared)
+        self.seed = check_seed(seed, "seed")
         self.generator = torch.Generator().manual_seed(self.seed)
 
     @property
