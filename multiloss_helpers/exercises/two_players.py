@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -129,6 +129,30 @@ def _compare_step(after: Tensor, before: Tensor, grad: Tensor, stale: Tensor, wh
     )
 
 
+def _expect_loss_and_step(
+    got: object,
+    want: Tensor,
+    n: int,
+    after: Tensor,
+    before: Tensor,
+    grad: Tensor,
+    stale: Tensor,
+    who: str,
+) -> None:
+    """The returned loss is the right scalar, and the player took one plain SGD step."""
+    expect(
+        isinstance(got, Tensor) and got.numel() == 1,
+        f"return the {who}'s loss as a scalar tensor, got {describe(got)}",
+    )
+    expect_close(
+        cast(Tensor, got).detach().reshape(()),
+        want.detach(),
+        f"with {n} samples, the loss you returned",
+        rtol=1e-4,
+    )
+    _compare_step(after, before, grad, stale, who)
+
+
 def check_discriminator_step(fn: Callable[..., Tensor]) -> CheckResult:
     r"""``fn(G, D, opt_d, real, z)``: one step of ``opt_d`` on the discriminator's binary
     cross-entropy, label 1 on ``real`` and 0 on ``G(z)`` (each term a mean, the two added);
@@ -161,17 +185,7 @@ def check_discriminator_step(fn: Callable[..., Tensor]) -> CheckResult:
                 "loss: the generated samples should be constants in this step",
             )
             expect(torch.equal(_vector(G), before_g), "the generator's parameters changed")
-            expect(
-                isinstance(got, Tensor) and got.numel() == 1,
-                f"return the discriminator's loss as a scalar tensor, got {describe(got)}",
-            )
-            expect_close(
-                got.detach().reshape(()),
-                want.detach(),
-                f"with {n} samples, the loss you returned",
-                rtol=1e-4,
-            )
-            _compare_step(_vector(D), before_d, grad, stale, "discriminator")
+            _expect_loss_and_step(got, want, n, _vector(D), before_d, grad, stale, "discriminator")
 
     return run_check(
         "discriminator_step",
@@ -216,17 +230,7 @@ def check_generator_step(fn: Callable[..., Tensor]) -> CheckResult:
                 "step: that is wasted work, left in their .grad",
             )
             expect(torch.equal(_vector(D), before_d), "the discriminator's parameters changed")
-            expect(
-                isinstance(got, Tensor) and got.numel() == 1,
-                f"return the generator's loss as a scalar tensor, got {describe(got)}",
-            )
-            expect_close(
-                got.detach().reshape(()),
-                want.detach(),
-                f"with {n} samples, the loss you returned",
-                rtol=1e-4,
-            )
-            _compare_step(_vector(G), before_g, grad, stale, "generator")
+            _expect_loss_and_step(got, want, n, _vector(G), before_g, grad, stale, "generator")
 
     return run_check(
         "generator_step",
