@@ -94,6 +94,15 @@ class WorkerError(RuntimeError):
         error_type: str | None = None,
         worker_traceback: str = "",
     ) -> None:
+        if not isinstance(message, str):
+            raise TypeError(f"`message` must be a str, got {describe(message)}")
+        rank = check_int(rank, "rank", minimum=0)
+        if exitcode is not None:
+            exitcode = check_int(exitcode, "exitcode")
+        if error_type is not None and not isinstance(error_type, str):
+            raise TypeError(f"`error_type` must be a str or None, got {describe(error_type)}")
+        if not isinstance(worker_traceback, str):
+            raise TypeError(f"`worker_traceback` must be a str, got {describe(worker_traceback)}")
         super().__init__(message)
         self.rank = rank
         self.exitcode = exitcode

@@ -579,8 +579,16 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[Callable[[int], 
     devices = []
     if device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        yield lambda epoch: torch.manual_seed(hash((seed, epoch)) & (2**63 - 1))
+    # torch.manual_seed reseeds every device's generator; fork_rng restores the CPU's and
+    # CUDA's, and the MPS generator is saved and restored here (fork_rng's device_type
+    # does not cover it on every supported torch version).
+    mps_state = torch.mps.get_rng_state() if device.type == "mps" else None
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield lambda epoch: torch.manual_seed(hash((seed, epoch)) & (2**63 - 1))
+    finally:
+        if mps_state is not None:
+            torch.mps.set_rng_state(mps_state)
 
 
 @contextlib.contextmanager

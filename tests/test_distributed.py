@@ -241,3 +241,20 @@ def test_keyboard_interrupt_leaves_no_worker_alive():
     finally:
         timer.cancel()
     assert _no_children_left()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"rank": -1}, ValueError, "`rank` must be >= 0, got -1"),
+        ({"rank": 1.0}, TypeError, "`rank` must be an int, got float"),
+        ({"rank": 0, "exitcode": "3"}, TypeError, "`exitcode` must be an int, got str"),
+        ({"rank": 0, "error_type": ValueError}, TypeError, "`error_type` must be a str or None"),
+        ({"rank": 0, "worker_traceback": None}, TypeError, "`worker_traceback` must be a str"),
+    ],
+)
+def test_worker_error_checks_its_fields(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        WorkerError("worker failed", **kwargs)
+    with pytest.raises(TypeError, match="`message` must be a str, got int"):
+        WorkerError(3, rank=0)

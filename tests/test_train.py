@@ -680,6 +680,21 @@ def test_seed_makes_dropout_independent_of_the_global_generator():
     assert runs[0] == runs[1]
 
 
+def test_seed_restores_the_mps_generator(monkeypatch):
+    # No MPS here: the saved state is what the fake generator holds, and it must come back.
+    from multiloss_helpers import train
+
+    held = {"state": torch.tensor([1, 2, 3], dtype=torch.uint8)}
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: held["state"].clone())
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: held.update(state=state))
+    before = torch.get_rng_state()
+    with train._seeded(5, torch.device("mps")) as reseed:
+        reseed(0)
+        held["state"] = torch.tensor([9, 9, 9], dtype=torch.uint8)  # what seeding did
+    assert held["state"].tolist() == [1, 2, 3]
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
