@@ -389,6 +389,62 @@ def _binary_chunk(
     return ce.mul_(outer).sum()
 
 
+def _binary_chunk_hard(
+    x: Tensor,
+    t: Tensor,
+    alpha: float | None,
+    gamma: float,
+    scale: float,
+    grad: Tensor | None,
+    out: Tensor | None,
+) -> Tensor | None:
+    r"""``_binary_chunk`` for a chunk whose targets are all exactly 0 or 1, in fewer passes.
+
+    With ``y = 2t - 1`` and ``z = y x``, the logit of the true class: ``p_t = sigmoid(z)``,
+    ``q = 1 - p_t = sigmoid(-z)``, ``ce = softplus(-z)`` and ``L = a q^gamma ce``, so
+    ``dL/dx = b q^gamma (gamma p_t ce + q)`` with ``b = -a y``, which is ``(1 - alpha) - t``
+    (``1 - 2t`` without alpha), and ``a = |b|``. Every term is a product of non-negative
+    factors, so nothing cancels, and ``q^gamma`` needs no ``q^(gamma - 1)``: the gradient is
+    bounded for every ``gamma >= 0`` without clamping.
+    """
+    neg_z = torch.addcmul(x, t, x, value=-2.0)  # (1 - 2t) x = -z, exact for t in {0, 1}
+    q = torch.sigmoid(neg_z)
+    p_t = torch.neg(neg_z).sigmoid_()
+    ce = torch.minimum(p_t, q).neg_().log1p_()  # log sigmoid(|z|), not yet ce
+    ce = torch.relu(neg_z).sub_(ce)  # softplus(-z) = relu(-z) + log1p(exp(-|z|))
+    if alpha is None:
+        signed = torch.rsub(t, scale, alpha=2.0 * scale)  # scale (1 - 2t)
+    else:
+        signed = torch.rsub(t, (1.0 - alpha) * scale, alpha=scale)  # scale ((1 - alpha) - t)
+    if gamma == 2:
+        signed.mul_(q).mul_(q)
+    elif gamma == 1:
+        signed.mul_(q)
+    elif gamma != 0:
+        signed.mul_(q.pow(gamma))
+    if grad is not None:
+        torch.addcmul(q, p_t, ce, value=gamma, out=grad)
+        grad.mul_(signed)
+    weight = signed.abs_()  # scale a q^gamma
+    if out is not None:
+        torch.mul(ce, weight, out=out)
+        return None
+    if x.device.type == "cpu":  # autocast on accelerators would run dot in half precision
+        return torch.dot(ce, weight)
+    return ce.mul_(weight).sum()
+
+
+def _check_target_range(t: Tensor, whole: Tensor | None = None) -> None:
+    """Raise unless every value of ``t`` lies in [0, 1]; the message gives ``whole``'s range."""
+    low, high = torch.amin(t), torch.amax(t)  # both propagate NaN; cheaper than aminmax
+    if not (bool(low >= 0) and bool(high <= 1)):  # NaN fails both comparisons
+        if whole is not None:
+            low, high = torch.amin(whole), torch.amax(whole)
+        raise ValueError(
+            f"`target` values must lie in [0, 1], got values from {float(low)} to {float(high)}"
+        )
+
+
 class _BinaryFocalFunction(torch.autograd.Function):
     """Element-wise binary focal loss on logits, reduced inside.
 
@@ -406,29 +462,38 @@ class _BinaryFocalFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, t: Tensor, alpha: float | None, gamma: float, reduction: str
+        ctx: Any,
+        x: Tensor,
+        t: Tensor,
+        alpha: float | None,
+        gamma: float,
+        reduction: str,
+        known_hard: bool,
     ) -> Tensor:
         ctx.alpha, ctx.gamma, ctx.reduction, ctx.numel = alpha, gamma, reduction, x.numel()
+        ctx.known_hard = known_hard
         ctx.save_for_backward(x, t)
         need_grad = ctx.needs_input_grad[0] and not ctx.needs_input_grad[1]
-        loss, ctx.fast_grad = _binary_chunks(x, t, alpha, gamma, reduction, need_grad)
+        loss, ctx.fast_grad = _binary_chunks(x, t, alpha, gamma, reduction, need_grad, known_hard)
         return loss
 
     @staticmethod
     def backward(
         ctx: Any, grad_output: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, None, None, None]:
+    ) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:
         x, t = ctx.saved_tensors
         if not torch.is_grad_enabled() and not ctx.needs_input_grad[1]:
             grad, ctx.fast_grad = ctx.fast_grad, None  # handed over, scaled in place
             if grad is None:  # a second backward through a retained graph: same arithmetic
-                _, grad = _binary_chunks(x, t, ctx.alpha, ctx.gamma, ctx.reduction, True)
+                _, grad = _binary_chunks(
+                    x, t, ctx.alpha, ctx.gamma, ctx.reduction, True, ctx.known_hard
+                )
             # the usual .backward() on the reduced loss sends 1: skip that pass (CPU only,
             # where reading the value costs no device sync)
             cpu_scalar = grad_output.dim() == 0 and grad_output.device.type == "cpu"
             if cpu_scalar and bool(grad_output == 1):
-                return grad, None, None, None, None
-            return grad.mul_(grad_output), None, None, None, None
+                return grad, None, None, None, None, None
+            return grad.mul_(grad_output), None, None, None, None, None
         if ctx.reduction == "mean":
             grad_output = grad_output / ctx.numel
         dx, dt = _binary_grads(x, t, ctx.alpha, ctx.gamma)
@@ -438,16 +503,29 @@ class _BinaryFocalFunction(torch.autograd.Function):
             None,
             None,
             None,
+            None,
         )
 
 
 def _binary_chunks(
-    x: Tensor, t: Tensor, alpha: float | None, gamma: float, reduction: str, need_grad: bool
+    x: Tensor,
+    t: Tensor,
+    alpha: float | None,
+    gamma: float,
+    reduction: str,
+    need_grad: bool,
+    known_hard: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """The reduced loss and, if asked, its gradient per element, chunk by chunk.
 
     For ``"mean"`` the factor ``1 / numel`` is folded into every element's weight, so
-    that neither the loss nor the gradient needs a pass of its own to be scaled.
+    that neither the loss nor the gradient needs a pass of its own to be scaled. On the
+    CPU each chunk's targets are checked while they are in cache: ``t (1 - t)`` is
+    ``>= 0`` exactly on ``[0, 1]`` (NaN fails) and ``0`` exactly at 0 and 1, and a chunk of
+    hard targets takes ``_binary_chunk_hard``. After the first chunk with a soft target,
+    the rest are only range-checked and take the general kernel (soft targets, as from
+    label smoothing, are rarely confined to one chunk). Elsewhere nothing is read back
+    to the host: only boolean targets (``known_hard``) take the hard path there.
     """
     flat_x, flat_t = x.reshape(-1), t.reshape(-1)
     numel = flat_x.numel()
@@ -456,12 +534,27 @@ def _binary_chunks(
     scale = 1.0 / numel if reduction == "mean" else 1.0
     grad = torch.empty_like(flat_x) if need_grad else None
     out = torch.empty_like(flat_x) if reduction == "none" else None
+    check = flat_t.device.type == "cpu" and not known_hard
+    spread = flat_t.new_empty(min(_CHUNK, numel)) if check else None
+    probe = True
     total = flat_x.new_zeros(())
     for start in range(0, numel, _CHUNK):
         part = slice(start, start + _CHUNK)
-        chunk_sum = _binary_chunk(
+        t_part = flat_t[part]
+        hard = known_hard
+        if spread is not None and probe:
+            t_spread = torch.addcmul(
+                t_part, t_part, t_part, value=-1.0, out=spread[: t_part.numel()]
+            )
+            if not bool(torch.amin(t_spread) >= 0):  # a target outside [0, 1], or NaN
+                _check_target_range(flat_t)
+            hard = probe = bool(torch.amax(t_spread) == 0)  # soft once: stop looking
+        elif spread is not None:
+            _check_target_range(t_part, whole=flat_t)
+        kernel = _binary_chunk_hard if hard else _binary_chunk
+        chunk_sum = kernel(
             flat_x[part],
-            flat_t[part],
+            t_part,
             alpha,
             gamma,
             scale,
@@ -497,11 +590,14 @@ def binary_focal_loss(
     ``alpha=None, gamma=0`` the loss *is*
     :func:`torch.nn.functional.binary_cross_entropy_with_logits`. Targets may be
     soft (any value in ``[0, 1]``), and may require grad. Values and gradients are
-    finite for logits up to :math:`\pm 10^4` in float32 and every ``gamma >= 0``;
-    second derivatives are supported (``create_graph=True``). float16 and bfloat16
-    logits are computed and reduced in float32, and the result has the input's
-    dtype. The check that targets lie in ``[0, 1]`` runs for CPU tensors only (no
-    host sync on an accelerator).
+    finite for logits up to :math:`\pm 10^4` in float32 and every ``gamma >= 0``, and
+    no term cancels: a well-classified element's tiny loss keeps its relative
+    precision. Second derivatives are supported (``create_graph=True``). float16 and
+    bfloat16 logits are computed and reduced in float32, and the result has the
+    input's dtype. The check that targets lie in ``[0, 1]`` runs for CPU tensors only
+    (no host sync on an accelerator). Targets that are exactly 0 or 1 take a shorter
+    computation (on the CPU it is detected per chunk; boolean targets take it on
+    every device).
 
     Args:
         input: logits of any shape.
@@ -539,17 +635,14 @@ def binary_focal_loss(
         alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0)
     check_reduction(reduction)
     dtype = _compute_dtype(input.dtype)
+    known_hard = target.dtype == torch.bool
     x, t = input.to(dtype), target.to(dtype)
-    if t.device.type == "cpu" and t.numel():
-        low, high = torch.amin(t), torch.amax(t)  # both propagate NaN; cheaper than aminmax
-        if not (bool(low >= 0) and bool(high <= 1)):  # NaN fails both comparisons
-            raise ValueError(
-                f"`target` values must lie in [0, 1], got values from {float(low)} to {float(high)}"
-            )
     if alpha is None and gamma == 0.0:
+        if t.device.type == "cpu" and t.numel() and not known_hard:
+            _check_target_range(t)
         loss = F.binary_cross_entropy_with_logits(x, t, reduction=reduction)
-    else:
-        loss = _BinaryFocalFunction.apply(x, t, alpha, gamma, reduction)
+    else:  # checks the targets itself, chunk by chunk
+        loss = _BinaryFocalFunction.apply(x, t, alpha, gamma, reduction, known_hard)
     return loss.to(input.dtype)
 
 

@@ -637,3 +637,84 @@ def test_empty_inputs_follow_torch():
         0,
         3,
     )
+
+
+# ----------------------------------------------------------------- binary: the hard-target path
+@pytest.mark.parametrize("alpha", [None, 0.0, 0.25, 1.0])
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 1.0, 2.0, 3.0])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_hard_targets_match_the_reference(alpha, gamma, reduction):
+    gen = torch.Generator().manual_seed(0)
+    x = (3 * torch.randn(200, generator=gen, dtype=torch.float64)).requires_grad_()
+    t = (torch.rand(200, generator=gen) < 0.3).double()  # every chunk hard: the fast path
+    ours = mlh.binary_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=reduction)
+    ref = _torchvision_form(x, t, alpha, gamma)
+    ref = {"mean": ref.mean(), "sum": ref.sum(), "none": ref}[reduction]
+    torch.testing.assert_close(ours, ref)
+    grad_out = torch.rand_like(ours)  # not 1: the incoming gradient is applied
+    torch.testing.assert_close(
+        torch.autograd.grad(ours, x, grad_out)[0], torch.autograd.grad(ref, x, grad_out)[0]
+    )
+
+
+def test_binary_bool_targets_equal_float_targets():
+    x = torch.randn(3, 50, requires_grad=True)
+    t = torch.rand(3, 50) < 0.4
+    for alpha, gamma in [(0.25, 2.0), (None, 0.0), (None, 0.5)]:
+        from_bool = mlh.binary_focal_loss(x, t, alpha=alpha, gamma=gamma)
+        from_float = mlh.binary_focal_loss(x, t.float(), alpha=alpha, gamma=gamma)
+        torch.testing.assert_close(from_bool, from_float)
+        torch.testing.assert_close(
+            torch.autograd.grad(from_bool, x)[0], torch.autograd.grad(from_float, x)[0]
+        )
+
+
+def test_binary_chunks_take_the_path_their_targets_allow(monkeypatch):
+    import multiloss_helpers.losses as losses
+
+    calls = {"hard": 0, "soft": 0}
+    hard, soft = losses._binary_chunk_hard, losses._binary_chunk
+
+    def count(name, kernel):
+        def counted(*args):
+            calls[name] += 1
+            return kernel(*args)
+
+        return counted
+
+    monkeypatch.setattr(losses, "_binary_chunk_hard", count("hard", hard))
+    monkeypatch.setattr(losses, "_binary_chunk", count("soft", soft))
+    monkeypatch.setattr(losses, "_CHUNK", 64)
+    x = torch.randn(320, dtype=torch.float64, requires_grad=True)
+    t = (torch.rand(320) < 0.5).double()
+    t[200] = 0.7  # the fourth chunk of five is soft; after it, no chunk is probed
+    ours = mlh.binary_focal_loss(x, t, reduction="sum")
+    assert calls == {"hard": 3, "soft": 2}
+    ref = _torchvision_form(x, t, 0.25, 2.0).sum()
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, x)[0], torch.autograd.grad(ref, x)[0])
+
+
+@pytest.mark.parametrize("bad", [2.0, -0.5, -1e-30, float("nan")])
+@pytest.mark.parametrize("soft_before", [False, True])
+def test_binary_a_bad_target_in_a_later_chunk_is_refused(monkeypatch, bad, soft_before):
+    import multiloss_helpers.losses as losses
+
+    monkeypatch.setattr(losses, "_CHUNK", 64)
+    t = (torch.rand(300) < 0.5).float()
+    if soft_before:  # later chunks are then only range-checked
+        t[10] = 0.3
+    t[290] = bad
+    with pytest.raises(ValueError, match=r"`target` values must lie in \[0, 1\], got values"):
+        mlh.binary_focal_loss(torch.randn(300, requires_grad=True), t)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 1.0, 2.0])
+@pytest.mark.parametrize("scale", [100.0, 1e4])
+def test_binary_hard_path_extreme_logits_stay_finite(gamma, scale):
+    x = torch.tensor([scale, -scale, scale, -scale, 0.0], requires_grad=True)
+    t = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0])  # all hard: the fast path
+    loss = mlh.binary_focal_loss(x, t, gamma=gamma)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+    assert x.grad[0] == 0 and x.grad[1] == 0  # certain and right: no gradient
