@@ -23,7 +23,7 @@ accelerator no call reads a value back to the host.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -528,7 +528,9 @@ def _binary_chunks(
     """The reduced loss and, if asked, its gradient per element, chunk by chunk.
 
     For ``"mean"`` the factor ``1 / numel`` is folded into every element's weight, so
-    that neither the loss nor the gradient needs a pass of its own to be scaled. On the
+    that neither the loss nor the gradient needs a pass of its own to be scaled; on the
+    CPU a chunk whose scaled sum is below ``2 * tiny * size`` (where subnormal products
+    could have cost it digits) is summed again unscaled. On the
     CPU each chunk's targets are checked while they are in cache: ``t (1 - t)`` is
     ``>= 0`` exactly on ``[0, 1]`` (NaN fails) and ``0`` exactly at 0 and 1, and a chunk of
     hard targets takes ``_binary_chunk_hard``. After the first chunk with a soft target,
@@ -546,6 +548,9 @@ def _binary_chunks(
     check = flat_t.device.type == "cpu" and not known_hard
     spread = flat_t.new_empty(min(_CHUNK, numel)) if check else None
     probe = True
+    # a tiny mean is summed again without the folded 1/numel (CPU only: a read-back)
+    recheck = reduction == "mean" and flat_x.device.type == "cpu"
+    tiny = torch.finfo(flat_x.dtype).tiny
     total = flat_x.new_zeros(())
     for start in range(0, numel, _CHUNK):
         part = slice(start, start + _CHUNK)
@@ -571,6 +576,12 @@ def _binary_chunks(
             None if out is None else out[part],
         )
         if chunk_sum is not None:
+            if recheck and bool(chunk_sum < 2 * tiny * t_part.numel()):
+                # every element's share of the mean is near or below the dtype's normal
+                # range, where the folded 1/numel costs digits: sum this chunk unscaled
+                # without ``out`` the kernel returns the chunk's sum
+                unscaled = cast(Tensor, kernel(flat_x[part], t_part, alpha, gamma, 1.0, None, None))
+                chunk_sum = unscaled * scale
             total += chunk_sum
     grad = None if grad is None else grad.view(x.shape)
     return (total if out is None else out.view(x.shape)), grad
