@@ -645,6 +645,8 @@ def binary_focal_loss(
         raise TypeError(f"`input` must be a floating-point tensor of logits, got {describe(input)}")
     if not isinstance(target, Tensor):
         raise TypeError(f"`target` must be a tensor of the input's shape, got {describe(target)}")
+    if target.is_complex():
+        raise TypeError(f"`target` must hold real values in [0, 1], got dtype {target.dtype}")
     if target.shape != input.shape:
         raise ValueError(
             f"`target` must have the input's shape {tuple(input.shape)}, got {tuple(target.shape)}"

@@ -269,6 +269,7 @@ def test_binary_module_equals_function():
         ({"reduction": "batchmean"}, None, ValueError, "`reduction` must be one of"),
         ({}, torch.ones(3), ValueError, r"`target` must have the input's shape \(4,\)"),
         ({}, torch.tensor([0.0, 2.0, 1.0, 0.0]), ValueError, r"must lie in \[0, 1\]"),
+        ({}, torch.zeros(4, dtype=torch.complex64), TypeError, "must hold real values"),
     ],
 )
 def test_binary_bad_inputs(kwargs, target, error, match):
