@@ -167,4 +167,4 @@ def sample_weights(target: Tensor, class_weights: Tensor) -> Tensor:
         raise ValueError(
             f"`target` labels must lie in [0, {len(class_weights)}) to index `class_weights`"
         )
-    return class_weights[target]
+    return class_weights[target.long()]  # uint8 would index as a mask, int8/int16 not at all

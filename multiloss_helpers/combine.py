@@ -167,6 +167,11 @@ class MultiTaskLoss(nn.Module):
                     f"the loss of task {name!r} must be a scalar tensor, got {describe(value)}; "
                     "use reduction='mean' or 'sum'"
                 )
+            if not value.is_floating_point():
+                raise TypeError(
+                    f"the loss of task {name!r} must be a real floating-point tensor, "
+                    f"got {value.dtype}"
+                )
         total = torch.stack([use[name] * components[name].reshape(()) for name in self.names]).sum()
         return LossResult(total=total, components=components, weights=use)
 

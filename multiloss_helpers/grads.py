@@ -31,6 +31,8 @@ def _as_loss_list(losses: Sequence[Tensor] | Tensor) -> list[Tensor]:
     for i, loss in enumerate(items):
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise ValueError(f"`losses[{i}]` must be a scalar tensor, got {describe(loss)}")
+        if loss.is_complex():
+            raise TypeError(f"`losses[{i}]` must be a real floating-point loss, got {loss.dtype}")
         if not loss.requires_grad:
             raise ValueError(
                 f"`losses[{i}]` does not require grad: it has no graph to differentiate "
@@ -307,6 +309,11 @@ def assign_grad(
         raise ValueError(
             f"`flat_grad` is on {flat_grad.device} but the parameters are on {param_list[0].device}"
         )
+    for i, p in enumerate(param_list):
+        if not (p.is_floating_point() or p.is_complex()):
+            raise TypeError(
+                f"`params[{i}]` must be a floating-point tensor to hold a gradient, got {p.dtype}"
+            )
     values = flat_grad.detach()
     offset = 0
     for p in param_list:
@@ -388,6 +395,8 @@ def assert_connected(
         raise TypeError(f"`loss` must be a tensor, got {describe(loss)}")
     if loss.numel() != 1:
         raise ValueError(f"`loss` must be a scalar, got shape {tuple(loss.shape)}")
+    if loss.is_complex():
+        raise TypeError(f"`loss` must be a real floating-point tensor, got {loss.dtype}")
     named: dict[str, Tensor]
     if isinstance(params, nn.Module):
         named = dict(params.named_parameters())

@@ -72,6 +72,11 @@ class LossHistory:
             if not isinstance(name, str) or not name:
                 raise TypeError(f"component names must be non-empty strings, got {name!r}")
             if isinstance(value, Tensor):
+                if value.is_complex() or value.dtype == torch.bool:
+                    raise TypeError(
+                        f"component {name!r} must be a real scalar tensor or a number, "
+                        f"got {value.dtype}"
+                    )
                 if value.numel() != 1:
                     raise ValueError(
                         f"component {name!r} must be a scalar (one element), got shape "
@@ -111,7 +116,11 @@ class LossHistory:
         for record, key in self._pending:
             by_device.setdefault(record[key].device, []).append((record, key))  # type: ignore[union-attr]
         for items in by_device.values():
-            values = torch.stack([rec[key].float() for rec, key in items]).tolist()  # type: ignore[union-attr]
+            # float32 at least (no float64 on MPS), but a float64 value keeps its digits
+            tensors: list[Tensor] = [rec[key] for rec, key in items]  # type: ignore[misc]
+            wide = any(t.dtype == torch.float64 for t in tensors)
+            dtype = torch.float64 if wide else torch.float32
+            values = torch.stack([t.to(dtype) for t in tensors]).tolist()
             for (record, key), value in zip(items, values):
                 record[key] = value
         self._pending.clear()

@@ -196,9 +196,10 @@ def _check_focal_args(
         check_same_device(weight, "weight", input, "input")
         _check_weight_values(weight, "weight")
     if target.device.type == "cpu" and target.numel():
-        bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+        labels = target.long()  # a narrow dtype would wrap `ignore_index` (uint8: -100 is 156)
+        bad = (labels != ignore_index) & ((labels < 0) | (labels >= num_classes))
         if bool(bad.any()):
-            value = int(target[bad].flatten()[0])
+            value = int(labels[bad].flatten()[0])
             raise ValueError(
                 f"`target` holds class index {value}, outside [0, {num_classes}) "
                 f"(and not `ignore_index`={ignore_index})"
@@ -272,6 +273,7 @@ def focal_loss(
     `arXiv:1708.02002 <https://arxiv.org/abs/1708.02002>`_.
     """
     num_classes, gamma = _check_focal_args(input, target, gamma, weight, ignore_index, reduction)
+    target = target.long()  # gather and cross_entropy take int64 indices (int8, uint8 too)
     dtype = _compute_dtype(input.dtype)
     x = input.to(dtype)
     w = None if weight is None else weight.to(dtype)

@@ -116,6 +116,14 @@ class MultiHeadNet(nn.Module):
             raise TypeError(f"`x` must be a torch.Tensor, got {describe(x)}")
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"`x` must have shape (N, {self.in_features}), got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"`x` must be a real floating-point tensor, got {x.dtype}")
+        dtype = next(self.parameters()).dtype
+        if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(
+                f"`x` must have the model's dtype {dtype}, got {x.dtype}; convert one of "
+                f"them (e.g. `x.to({dtype})` or `model.to({x.dtype})`)"
+            )
         return self.trunk(x)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:

@@ -263,6 +263,8 @@ def _check_losses(losses: Any, log_scale: bool) -> Any:
         raise ValueError("`losses` is empty")
     if values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.number):
         raise TypeError(f"`losses` must hold numbers, got dtype {values.dtype}")
+    if np.iscomplexobj(values):
+        raise TypeError(f"`losses` must hold real numbers, got dtype {values.dtype}")
     bad = int((~np.isfinite(values)).sum())
     if bad:
         raise ValueError(

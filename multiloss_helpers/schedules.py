@@ -114,7 +114,10 @@ class SmoothedGate:
 
     def update(self, loss: Tensor) -> Tensor:
         r"""Feed one step's watched loss; return the gate (0-d tensor, 0 or 1) for this step."""
-        value = check_scalar(loss, "loss").detach().float()
+        value = check_scalar(loss, "loss").detach()
+        if not value.is_floating_point():
+            raise TypeError(f"`loss` must be a real floating-point tensor, got {value.dtype}")
+        value = value.to(torch.promote_types(value.dtype, torch.float32))  # float64 stays
         finite = torch.isfinite(value)
         if value.device.type == "cpu" and not bool(finite):
             raise ValueError(
@@ -122,7 +125,7 @@ class SmoothedGate:
                 "from ever opening"
             )
         if self.average is None or self.gate is None:
-            self.average = torch.full((), math.inf, device=value.device)
+            self.average = torch.full((), math.inf, device=value.device, dtype=value.dtype)
             self.gate = torch.zeros((), device=value.device)
         ema = self.decay * self.average + (1.0 - self.decay) * value
         started = torch.isfinite(self.average)  # the first finite value starts the average

@@ -154,6 +154,7 @@ class Weighting(nn.Module):
 
     def epoch_end(self, epoch_losses: Tensor) -> None:
         """Receive the epoch's mean loss per task, shape ``(T,)`` (detached); a no-op here."""
+        check_task_vector(epoch_losses, "epoch_losses", self.num_tasks, finite=False)
 
     def extra_repr(self) -> str:
         return f"num_tasks={self.num_tasks}"
@@ -265,6 +266,8 @@ def check_shared(shared: Any) -> list[Tensor]:
                 "(model.parameters() does), or it receives the combined gradient twice"
             )
         seen[id(p)] = i
+        if not p.is_floating_point():
+            raise TypeError(f"`shared[{i}]` must be a real floating-point tensor, got {p.dtype}")
     return params
 
 
