@@ -83,6 +83,15 @@ def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
     return value
 
 
+def check_real_floating(value: Tensor, subject: str) -> None:
+    r"""A ``TypeError`` unless ``value`` is a real floating-point tensor.
+
+    ``subject`` is how the message names it, e.g. ``"`loss`"``.
+    """
+    if not value.is_floating_point():
+        raise TypeError(f"{subject} must be a real floating-point tensor, got {value.dtype}")
+
+
 def check_scalar(value: Any, name: str) -> Tensor:
     r"""A tensor with one element (a loss), as a 0-d tensor.
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_module_names, describe
+from ._validation import check_module_names, check_real_floating, describe
 
 __all__ = ["LossResult", "MultiTaskLoss"]
 
@@ -167,11 +167,7 @@ class MultiTaskLoss(nn.Module):
                     f"the loss of task {name!r} must be a scalar tensor, got {describe(value)}; "
                     "use reduction='mean' or 'sum'"
                 )
-            if not value.is_floating_point():
-                raise TypeError(
-                    f"the loss of task {name!r} must be a real floating-point tensor, "
-                    f"got {value.dtype}"
-                )
+            check_real_floating(value, f"the loss of task {name!r}")
         total = torch.stack([use[name] * components[name].reshape(()) for name in self.names]).sum()
         return LossResult(total=total, components=components, weights=use)
 

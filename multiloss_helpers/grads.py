@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._validation import describe
+from ._validation import check_real_floating, describe
 
 __all__ = ["assert_connected", "assign_grad", "flat_grad", "grad_cosine", "per_loss_grads"]
 
@@ -31,8 +31,8 @@ def _as_loss_list(losses: Sequence[Tensor] | Tensor) -> list[Tensor]:
     for i, loss in enumerate(items):
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise ValueError(f"`losses[{i}]` must be a scalar tensor, got {describe(loss)}")
-        if loss.is_complex():
-            raise TypeError(f"`losses[{i}]` must be a real floating-point loss, got {loss.dtype}")
+        if loss.is_complex():  # an integer loss gets the no-graph message below
+            check_real_floating(loss, f"`losses[{i}]`")
         if not loss.requires_grad:
             raise ValueError(
                 f"`losses[{i}]` does not require grad: it has no graph to differentiate "
@@ -395,8 +395,8 @@ def assert_connected(
         raise TypeError(f"`loss` must be a tensor, got {describe(loss)}")
     if loss.numel() != 1:
         raise ValueError(f"`loss` must be a scalar, got shape {tuple(loss.shape)}")
-    if loss.is_complex():
-        raise TypeError(f"`loss` must be a real floating-point tensor, got {loss.dtype}")
+    if loss.is_complex():  # an integer loss gets the no-graph message below
+        check_real_floating(loss, "`loss`")
     named: dict[str, Tensor]
     if isinstance(params, nn.Module):
         named = dict(params.named_parameters())

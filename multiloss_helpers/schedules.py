@@ -7,7 +7,14 @@ import math
 import torch
 from torch import Tensor
 
-from ._validation import check_bool, check_choice, check_float, check_int, check_scalar
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_real_floating,
+    check_scalar,
+)
 
 __all__ = ["SmoothedGate", "ramp"]
 
@@ -115,8 +122,7 @@ class SmoothedGate:
     def update(self, loss: Tensor) -> Tensor:
         r"""Feed one step's watched loss; return the gate (0-d tensor, 0 or 1) for this step."""
         value = check_scalar(loss, "loss").detach()
-        if not value.is_floating_point():
-            raise TypeError(f"`loss` must be a real floating-point tensor, got {value.dtype}")
+        check_real_floating(value, "`loss`")
         value = value.to(torch.promote_types(value.dtype, torch.float32))  # float64 stays
         finite = torch.isfinite(value)
         if value.device.type == "cpu" and not bool(finite):

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_float, check_int, describe
+from .._validation import check_float, check_int, check_real_floating, describe
 from ..grads import _as_param_list, assign_grad, flat_grad
 
 __all__ = ["EqualWeighting", "FixedWeighting", "Weighting"]
@@ -266,8 +266,7 @@ def check_shared(shared: Any) -> list[Tensor]:
                 "(model.parameters() does), or it receives the combined gradient twice"
             )
         seen[id(p)] = i
-        if not p.is_floating_point():
-            raise TypeError(f"`shared[{i}]` must be a real floating-point tensor, got {p.dtype}")
+        check_real_floating(p, f"`shared[{i}]`")
     return params
 
 
