@@ -11,7 +11,7 @@ documented with an example and tested.
 
 from __future__ import annotations
 
-from . import exercises
+from . import chapters, exercises
 from .class_balance import class_weights, sample_weights
 from .combine import LossResult, MultiTaskLoss
 from .composite import DistillationLoss, distillation_loss, gaussian_kl
