@@ -98,6 +98,7 @@ def check_weighted_total(
     )
 
 
+# investigation: the learner reports a measured finding; the check reruns the experiment
 def _adam_run(data: dict[str, Tensor], scale: float, steps: int, seed: int) -> Tensor:
     net = MultiHeadNet(8, {"cls": 3, "reg": 1}, hidden=(16,), seed=seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)

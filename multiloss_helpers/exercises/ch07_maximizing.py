@@ -83,6 +83,8 @@ def check_gradient_reversal(fn: Callable[[Tensor, float], Tensor]) -> CheckResul
     )
 
 
+# investigation: the learner reports a measured finding; the check reruns the experiment
+
 #: The experiment of the chapter-7 investigation: seeds, steps and the two alphas.
 SLOWDOWN_SEEDS = (0, 1, 2, 3, 4)
 

@@ -109,6 +109,7 @@ def check_balanced_accuracy(fn: Callable[[Tensor, Tensor], float]) -> CheckResul
     return run_check("balanced_accuracy", fn, trials, "the mean of the per-class recalls")
 
 
+# investigation: the learner reports a measured finding; the check reruns the experiment
 def _absence_probability(n: int, k: int, batch_size: int) -> float:
     r"""P(a batch of ``batch_size`` drawn without replacement from ``n`` samples, ``k`` of
     them rare, holds no rare sample): :math:`\prod_{i<B} (n - k - i) / (n - i)`."""

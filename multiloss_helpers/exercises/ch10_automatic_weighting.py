@@ -102,6 +102,7 @@ def check_uncertainty_total(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResu
     )
 
 
+# investigation: the learner reports a measured finding; the check reruns the experiment
 def _trunk_norm_ratio(model: nn.Module, batch: dict[str, Tensor], scale: float) -> float:
     """||grad of the scaled-target MSE|| / ||grad of the CE|| on the shared parameters."""
     out = model(batch["x"])

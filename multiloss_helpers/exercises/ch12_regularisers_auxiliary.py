@@ -183,6 +183,7 @@ def check_confidence_penalty(fn: Callable[[Tensor, Tensor, float], Tensor]) -> C
     )
 
 
+# investigation: the learner reports a measured finding; the check reruns the experiment
 def _clip_factor(model: nn.Module, batch: dict[str, Tensor], k: float, max_norm: float) -> float:
     r"""The factor ``clip_grad_norm_(max_norm)`` applies to the gradient of CE + MSE(k y)."""
     out = model(batch["x"])

@@ -241,6 +241,7 @@ def check_generator_step(fn: Callable[..., Tensor]) -> CheckResult:
     )
 
 
+# investigation: the learner reports a measured finding; the check reruns the experiment
 def _gradient_norms(G: nn.Module, D: nn.Module, z: Tensor) -> tuple[float, float, float]:
     """The generator's gradient norms under the saturating and the non-saturating loss, and
     the discriminator's mean output on ``G(z)``."""

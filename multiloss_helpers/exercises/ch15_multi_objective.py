@@ -175,6 +175,7 @@ def check_non_dominated(fn: Callable[[Tensor], Tensor]) -> CheckResult:
     )
 
 
+# investigation: the learner reports a measured finding; the check reruns the experiment
 def _mgda_cls_weight(model: nn.Module, batch: dict[str, Tensor], scale: float) -> float:
     """MGDA's weight on the CE, with the MSE multiplied by ``scale``, on the shared trunk."""
     out = model(batch["x"])
