@@ -16,8 +16,10 @@ The probes below make a check strict:
 - :func:`grads_of` and :func:`expect_grads` compare gradients (finite, right, and reaching
   the inputs, so that answers computed under ``no_grad`` or on detached tensors fail);
 - :func:`expect_close` compares values with a hint on failure; :func:`plain`,
-  :func:`is_number` and :func:`expect_number` read a reported finding as one number and
-  compare it with the check's own measurement (investigation exercises).
+  :func:`is_number`, :func:`one_number` and :func:`expect_number` read a reported finding
+  as one number and compare it with the check's own measurement (investigation exercises);
+- :func:`two_loss_setup`, :func:`task_losses` and :func:`leaf_grads` build the inputs that
+  checks of several chapters share.
 
 Hints say *what* is wrong (which input, which property), never the solution.
 """
