@@ -11,7 +11,6 @@ masked) mean.
 from __future__ import annotations
 
 import math
-
 import multiprocessing
 import os
 import pickle

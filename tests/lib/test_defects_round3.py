@@ -292,9 +292,7 @@ VS = [
 def test_half_exp_minus_one_minus_is_precise_everywhere(dtype):
     v = torch.tensor(VS, dtype=dtype)
     got = _half_exp_minus_one_minus(v).tolist()
-    worst = max(
-        _ulp_error(g, _half_exp_mp(float(x)), dtype) for g, x in zip(got, v.tolist())
-    )
+    worst = max(_ulp_error(g, _half_exp_mp(float(x)), dtype) for g, x in zip(got, v.tolist()))
     assert worst <= 4.0, worst
 
 
@@ -371,7 +369,9 @@ def test_fit_with_weighting_names_a_nan_component_and_its_step():
         return torch.tensor(1.0), parts  # a finite total that ignores the parts
 
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    with pytest.raises(FloatingPointError, match=r"component 'reg' became nan at step 2 of epoch 0"):
+    with pytest.raises(
+        FloatingPointError, match=r"component 'reg' became nan at step 2 of epoch 0"
+    ):
         mlh.fit(net, loss_fn, mlh.BatchLoader(data, 16), opt, epochs=1, progress=False,
                 weighting=mlh.EqualWeighting(2))  # fmt: skip
 
@@ -390,8 +390,9 @@ def test_pcgrad_takes_a_numpy_seed():
         mlh.pcgrad(grads, generator=np.int64(3)), mlh.pcgrad(grads, generator=3)
     )
     assert torch.equal(
-        mlh.PCGrad(3, shared=[torch.zeros(1, requires_grad=True)], seed=np.uint64(3)).generator
-        .get_state(),
+        mlh.PCGrad(
+            3, shared=[torch.zeros(1, requires_grad=True)], seed=np.uint64(3)
+        ).generator.get_state(),
         torch.Generator().manual_seed(3).get_state(),
     )
 
