@@ -517,7 +517,10 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
     if isinstance(denominator, Tensor):
         total = denominator.detach().to(device=loss_sum.device, dtype=dtype).clone()
     else:  # a Python number straight to float64, not through float32
-        value = float(denominator) if abs(denominator) < 2**1024 else math.inf  # no OverflowError
+        try:
+            value = float(denominator)
+        except OverflowError:  # an int beyond float64: refused below as not finite
+            value = math.inf
         total = torch.tensor(value, dtype=dtype, device=loss_sum.device)
     world_size = 1
     if dist.is_available() and dist.is_initialized():
