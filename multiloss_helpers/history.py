@@ -111,11 +111,11 @@ class LossHistory:
 
     # ------------------------------------------------------------------ reading
     def _resolve(self) -> None:
-        r"""Turn logged tensors into floats with one transfer per device."""
+        r"""Turn logged tensors into floats with one transfer per device and kind."""
         groups: dict[tuple[torch.device, bool], list[tuple[dict[str, Tensor | float], str]]] = {}
         for record, key in self._pending:
-            value: Tensor = record[key]  # type: ignore[assignment]
-            groups.setdefault((value.device, value.is_floating_point()), []).append((record, key))
+            logged: Tensor = record[key]  # type: ignore[assignment]
+            groups.setdefault((logged.device, logged.is_floating_point()), []).append((record, key))
         for (_, floating), items in groups.items():
             tensors: list[Tensor] = [rec[key] for rec, key in items]  # type: ignore[misc]
             if floating:
