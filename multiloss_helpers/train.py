@@ -606,21 +606,19 @@ def _loader_generators(loader: Any) -> list[torch.Generator]:
 
 
 @contextlib.contextmanager
-def _seeded_loader(seed: int | None, loader: Any) -> Iterator[Callable[[int], object]]:
-    r"""Reseed the loader's own generators from ``(seed, epoch)``; restore them afterwards.
+def _seeded_loader(seed: int | None, loader: Any) -> Iterator[None]:
+    r"""For a seeded run, restart the loader's own generators from their seeds; restore after.
 
     A loader's generator is not torch's global one: without this, a loader passed to two
-    seeded runs would continue its own stream and give the second run other batches.
+    seeded runs would continue its own stream and give the second run other batches. A
+    fresh loader is already at its seed, so its run is the same as before.
     """
     generators = [] if seed is None else _loader_generators(loader)
     states = [g.get_state() for g in generators]
-
-    def reseed(epoch: int) -> None:
-        for k, generator in enumerate(generators):
-            generator.manual_seed(hash((seed, epoch, 1, k)) & (2**63 - 1))
-
+    for generator in generators:
+        generator.manual_seed(generator.initial_seed())
     try:
-        yield reseed
+        yield
     finally:
         for generator, state in zip(generators, states):
             generator.set_state(state)
@@ -751,12 +749,15 @@ def fit(
         seed: when given, torch's global generator (dropout and any other draw
             in ``loss_fn``) is forked for the run, so the caller's random state
             is left as it was, and reseeded at the start of every epoch from
-            ``(seed, epoch)``; so is the own generator of ``train_loader`` (a
-            :class:`BatchLoader`'s, a ``DataLoader``'s or its sampler's), which
-            is restored afterwards: the run is the same in every process and
-            whatever ran before, also when the same loader is passed again. An
-            int in ``[0, 2**64)``. Default: ``None`` (draws continue the global
-            generator, which :func:`seed_everything` seeds, and the loader's own).
+            ``(seed, epoch)``; the own generator of ``train_loader`` (a
+            :class:`BatchLoader`'s, a ``DataLoader``'s or its sampler's) restarts
+            from its own seed, as in a fresh loader, and is restored afterwards:
+            the run is the same in every process and whatever ran before, also
+            when the same loader is passed again (a run continued with
+            ``history=`` therefore replays the loader's orders from its start).
+            An int in ``[0, 2**64)``. Default: ``None`` (draws continue the
+            global generator, which :func:`seed_everything` seeds, and the
+            loader's own).
         check_finite: ``"auto"``, ``"step"`` or ``"epoch"``, as above.
             Default: ``"auto"``.
 
@@ -798,12 +799,11 @@ def fit(
     first = run.history.next_epoch
     bar = _progress_bar(epochs, progress)
     with _restore_mode(model), _seeded(seed, run.device) as reseed, contextlib.ExitStack() as stack:
-        reseed_loader = stack.enter_context(_seeded_loader(seed, train_loader))
+        stack.enter_context(_seeded_loader(seed, train_loader))
         if bar is not None:
             stack.callback(bar.close)
         for epoch in range(first, first + epochs):
             reseed(epoch)
-            reseed_loader(epoch)
             run.call("on_epoch_start", epoch)
             _end_epoch(run, _train_epoch(run, train_loader, epoch), epoch, val_loader)
             if scheduler is not None:

@@ -658,7 +658,7 @@ def _drive(strategy: mlh.Weighting, shared: list[Tensor]) -> list[Tensor]:
 
 
 def _np_fit(num: Num) -> Any:
-    net = mlh.MultiHeadNet(4, {"reg": 1}, hidden=(8,), seed=0)
+    net = mlh.MultiHeadNet(4, {"reg": 1}, hidden=(8,), dropout=0.25, seed=0)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
 
     def loss_fn(model, batch):

@@ -186,7 +186,7 @@ def test_predictive_entropy_second_derivative_is_right():
 
 # ------------------------------------------------------------------- 4. fit(seed=) with one loader
 def _fit_once(loader, seed):
-    net = mlh.MultiHeadNet(4, {"reg": 1}, hidden=(8,), seed=0)
+    net = mlh.MultiHeadNet(4, {"reg": 1}, hidden=(8,), dropout=0.25, seed=0)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
 
     def loss_fn(model, batch):
@@ -202,7 +202,9 @@ def test_fit_with_a_seed_is_reproducible_when_the_same_loader_is_reused():
     first = _fit_once(loader, seed=0)
     second = _fit_once(loader, seed=0)
     assert first == second
-    assert _fit_once(loader, seed=1) != first  # the seed does choose the order
+    # and the same as a fresh loader with the same seed: the loader restarts from its seed
+    assert _fit_once(mlh.BatchLoader(data, 16, seed=3), seed=0) == first
+    assert _fit_once(loader, seed=1) != first  # the seed does choose the dropout draws
 
 
 def test_fit_with_a_seed_leaves_the_loader_generator_as_it_was():
