@@ -518,14 +518,30 @@ def _checked(run: _Run, total: Tensor, components: dict[str, Tensor]) -> dict[st
     return {"total": total, **components} if run.weighting is not None else {"total": total}
 
 
+def _check_step(
+    run: _Run, total: Tensor, components: dict[str, Tensor], step: int, epoch: int
+) -> None:
+    r"""The per-step finite check, before anything is applied.
+
+    With ``check_finite`` per step: the total, and with a weighting the task losses. A
+    strategy checks its CPU losses anyway, so those are named here even when the total
+    is only checked once per epoch.
+    """
+    strategy_checks = run.weighting is not None and total.device.type == "cpu"
+    if not (run.check_each_step or strategy_checks):
+        return
+    for name, value in _checked(run, total, components).items():
+        if name == "total" and not run.check_each_step:
+            continue  # checked once per epoch, as asked
+        if not math.isfinite(float(value.detach())):
+            raise _non_finite(float(value.detach()), step, epoch, applied=False, name=name)
+
+
 def _train_step(run: _Run, batch: Batch, epoch: int, step: int) -> tuple[dict[str, Tensor], int]:
     r"""One optimizer step; returns the logged record and the batch size."""
     batch = _to_device(batch, run.device)
     total, components = unpack_loss(run.loss_fn(run.model, batch))
-    if run.check_each_step:
-        for name, value in _checked(run, total, components).items():
-            if not math.isfinite(float(value.detach())):
-                raise _non_finite(float(value.detach()), step, epoch, applied=False, name=name)
+    _check_step(run, total, components, step, epoch)
     run.optimizer.zero_grad(set_to_none=True)
     weights = _backward(run, total, components)
     if run.max_grad_norm is not None:

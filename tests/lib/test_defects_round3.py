@@ -356,7 +356,8 @@ def test_pcgrad_refuses_non_finite_gradients_as_mgda_does(bad):
 
 
 # ------------------------------------------------------------------- fit(weighting=) with a NaN
-def test_fit_with_weighting_names_a_nan_component_and_its_step():
+@pytest.mark.parametrize("check_finite", ["step", "epoch"])
+def test_fit_with_weighting_names_a_nan_component_and_its_step(check_finite):
     data = mlh.make_multitask_data(64, n_features=4, seed=0)
     net = mlh.MultiHeadNet(4, {"cls": 3, "reg": 1}, hidden=(8,), seed=0)
     calls = []
@@ -375,7 +376,7 @@ def test_fit_with_weighting_names_a_nan_component_and_its_step():
         FloatingPointError, match=r"component 'reg' became nan at step 2 of epoch 0"
     ):
         mlh.fit(net, loss_fn, mlh.BatchLoader(data, 16), opt, epochs=1, progress=False,
-                weighting=mlh.EqualWeighting(2))  # fmt: skip
+                weighting=mlh.EqualWeighting(2), check_finite=check_finite)  # fmt: skip
 
 
 # ------------------------------------------------------------------- NumPy scalars
