@@ -162,7 +162,7 @@ def test_sample_weights_keep_the_class_weights_dtype(dtype):
         (torch.tensor([0, 1]), torch.tensor([1.0, -1.0]), ValueError, "non-negative and finite"),
         (torch.tensor([0, 1]), torch.tensor([1.0, float("nan")]), ValueError, "non-negative"),
         (torch.tensor([0, 1]), torch.tensor([1, 2]), TypeError, "1-D floating-point tensor"),
-        (torch.tensor([[0, 1]]), torch.ones(2), TypeError, "1-D integer tensor"),
+        (torch.tensor([[0, 1]]), torch.ones(2), ValueError, "`target` must be 1-D"),  # issue 20
         (
             torch.tensor([0, 1]),
             torch.ones(2, device="meta"),
