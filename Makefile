@@ -161,7 +161,7 @@ $(GRADING_STAMP): requirements-grading.txt $(STAMP)
 	@touch $(GRADING_STAMP)
 
 test-grading: $(GRADING_STAMP)
-	MLH_TEST_GRADING=1 $(BIN)/python -m pytest tests/test_grading.py
+	MLH_TEST_GRADING=1 $(BIN)/python -m pytest tests/house/test_grading.py
 
 clean:
 	rm -rf _build dist .pytest_cache .jupyter_cache .mypy_cache .ruff_cache $(VENV) *.egg-info

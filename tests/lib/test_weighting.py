@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from weighting_properties import all_subclasses, check_properties, make, registered
+from helpers.weighting_properties import all_subclasses, check_properties, make, registered
 
 import multiloss_helpers as mlh
 from multiloss_helpers.weighting import STRATEGIES

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from devices import device_fixture, no_host_sync  # noqa: F401  (the `device` fixture)
+from helpers.devices import device_fixture, no_host_sync  # noqa: F401  (the `device` fixture)
 
 import multiloss_helpers as mlh
 
