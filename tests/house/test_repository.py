@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import pkgutil
 import re
 import sys
 from pathlib import Path
@@ -131,6 +134,81 @@ def test_api_reference_covers_every_public_name():
         if not name.startswith("_") and f"multiloss_helpers.{name}" not in api
     ]
     assert not missing, f"book/api.md does not document {missing}"
+
+
+# The book's support code has its own guards (tests/exercises/test_guards.py for the checks);
+# chapter 11's worker functions stay in distributed.py until they move to chapters/.
+BOOK_SUPPORT = ("multiloss_helpers.chapters", "multiloss_helpers.exercises")
+CHAPTER_11_WORKERS = {
+    "run_workers",
+    "single_process_gradients",
+    "single_process_weighted_gradients",
+    "ddp_accumulation_worker",
+    "ddp_no_sync_losses_worker",
+    "ddp_separate_backward_worker",
+    "ddp_silent_desync_worker",
+    "ddp_summed_loss_worker",
+    "ddp_weighted_loss_worker",
+}
+
+
+def _library_modules() -> list:
+    """Every module of the library, imported here whether __init__ imports it or not."""
+    modules = []
+    for info in pkgutil.walk_packages(mlh.__path__, "multiloss_helpers."):
+        private_top = info.name.split(".")[1].startswith("_")  # _validation, kernels
+        if not private_top and not info.name.startswith(BOOK_SUPPORT):
+            modules.append(importlib.import_module(info.name))
+    return modules
+
+
+def _public_names(module) -> list[str]:
+    """Functions and classes a module defines: public ones, or its __all__ if it is private."""
+    private = module.__name__.rsplit(".", 1)[-1].startswith("_")  # weighting/_base.py
+    return [
+        name
+        for name, obj in vars(module).items()
+        if (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+        and not name.startswith("_")
+        and (not private or name in getattr(module, "__all__", ()))
+        and name not in CHAPTER_11_WORKERS
+    ]
+
+
+def _export_gaps(module, name: str, api: str) -> list[str]:
+    """The steps of CONTRIBUTING.md that the public ``name`` of ``module`` is missing."""
+    top = module.__name__.split(".")[1]
+    tests = ROOT / "tests" / "lib" / f"test_{top}.py"
+    gaps = []
+    if name not in getattr(module, "__all__", ()):
+        gaps.append(f"the __all__ of {module.__name__}")
+    if getattr(mlh, name, None) is None or name not in mlh.__all__:
+        gaps.append("the package root (mlh.__all__)")
+    if f"multiloss_helpers.{name}" not in api:
+        gaps.append("an entry in book/api.md")
+    if not tests.exists() or not re.search(rf"\b{name}\b", tests.read_text()):
+        gaps.append(f"a test in tests/lib/{tests.name}")
+    return [f"{module.__name__}.{name}: add it to {gap}" for gap in gaps]
+
+
+def test_every_public_name_of_the_library_is_exported_documented_and_tested():
+    """A loss, a dataset, a strategy or any public function added to a library module is
+    in its module's __all__, at the root, in book/api.md and in its module's test file."""
+    api = (ROOT / "book" / "api.md").read_text()
+    modules = _library_modules()
+    assert {m.__name__ for m in modules} >= {"multiloss_helpers.losses", "multiloss_helpers.data"}
+    gaps = [gap for m in modules for name in _public_names(m) for gap in _export_gaps(m, name, api)]
+    assert not gaps, "public names half added:\n" + "\n".join(gaps)
+
+
+def test_every_dataset_is_in_the_data_section_of_the_api_reference():
+    api = (ROOT / "book" / "api.md").read_text()
+    section = api.split("\n## Data\n", 1)[1].split("\n## ", 1)[0]
+    makers = [m for mod in _library_modules() for m in _public_names(mod) if m.startswith("make_")]
+    assert "make_multitask_data" in makers
+    missing = [m for m in makers if f"multiloss_helpers.{m}" not in section]
+    assert not missing, f"book/api.md lists these datasets outside its Data section: {missing}"
 
 
 def test_all_is_sorted_and_importable():
