@@ -254,6 +254,12 @@ def test_ci_runs_the_tests_and_the_strict_book():
     makefile = (ROOT / "Makefile").read_text()
     assert "-W -n --keep-going" in makefile
     assert "--nbmake" in makefile, "make seeds reruns every notebook with nbmake"
+    # make test verifies every notebook with nbmake, and the book renders those executions.
+    recipe = makefile.split("\ntest-notebooks:", 1)[1].split("\n\n", 1)[0]
+    for option in ("--nbmake", "--overwrite", "--nbmake-timeout", "no:cacheprovider"):
+        assert option in recipe, f"make test-notebooks runs pytest {option}"
+    assert "--durations=0" in recipe, "make test prints each notebook's time"
+    assert "executed_notebooks.py plan" in recipe and "executed_notebooks.py cache" in recipe
     # The notebook cache is emptied whenever the package or the environment changes.
     cache_rule = re.search(r"^\$\(NB_CACHE_STAMP\):(.*)$", makefile, re.M)
     assert cache_rule and "multiloss_helpers" in cache_rule.group(1)
