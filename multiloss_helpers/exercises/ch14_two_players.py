@@ -1,4 +1,5 @@
-r"""Checks for the exercises of the two-player chapter (chapter 14: a GAN's two steps)."""
+r"""Checks for the exercises of chapter 14, *Two players: a GAN with two losses and two
+optimisers*."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ._harness import (
     forbid,
     gen,
     run_check,
+    verdict,
 )
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "check_generator_step",
     "check_non_saturating_loss",
 ]
+
 
 _LR = 0.1
 
@@ -43,7 +46,6 @@ def _discriminator_reference(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-# ------------------------------------------------------------------- exercise 1
 def check_non_saturating_loss(fn: Callable[[Tensor], Tensor]) -> CheckResult:
     r"""``fn(fake_logits)`` is the mean over the batch of :math:`-\log \sigma(\ell)`, the
     non-saturating generator loss of Goodfellow et al. 2014, for logits of any shape.
@@ -89,7 +91,6 @@ def check_non_saturating_loss(fn: Callable[[Tensor], Tensor]) -> CheckResult:
     )
 
 
-# ------------------------------------------------------------- the two players
 def _players(seed: int) -> tuple[nn.Module, nn.Module]:
     """A tiny generator (2 -> 2) and discriminator (2 -> 1), seeded."""
     torch.manual_seed(seed)
@@ -240,7 +241,7 @@ def check_generator_step(fn: Callable[..., Tensor]) -> CheckResult:
     )
 
 
-# ------------------------------------------------------- investigation, chapter 14
+# investigation: the learner reports a measured finding; the check reruns the experiment
 def _gradient_norms(G: nn.Module, D: nn.Module, z: Tensor) -> tuple[float, float, float]:
     """The generator's gradient norms under the saturating and the non-saturating loss, and
     the discriminator's mean output on ``G(z)``."""
@@ -279,9 +280,8 @@ def check_generator_gradient_ratio(
             rel_tol=rel_tol,
         )
 
-    return run_check(
+    return verdict(
         "generator_gradient_ratio",
-        lambda: ratio,
         trials,
         "the non-saturating loss gives the generator the larger gradient, as measured",
     )

@@ -1,4 +1,4 @@
-r"""Checks for the exercises of the appendix on pitfalls."""
+r"""Checks for the exercises of the appendix, *Pitfalls*."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._harness import (
-    CheckResult,
-    describe,
-    expect,
-    expect_close,
-    expect_grads,
-    gen,
-    run_check,
-)
+from ._harness import CheckResult, describe, expect, expect_close, expect_grads, gen, run_check
 
 __all__ = [
     "check_regression_loss",

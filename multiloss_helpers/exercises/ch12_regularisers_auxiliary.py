@@ -1,4 +1,4 @@
-r"""Checks for the exercises of the Regularisers and auxiliary losses chapter (chapter 12)."""
+r"""Checks for the exercises of chapter 12, *Regularisers and auxiliary losses*."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..models import MultiHeadNet
 from ._harness import (
     CheckResult,
     close,
@@ -20,14 +21,19 @@ from ._harness import (
     forbid,
     gen,
     grads_of,
-    package,
+    is_number,
+    public,
     run_check,
+    verdict,
 )
 
-__all__ = ["check_clip_factor", "check_confidence_penalty", "check_l2_penalty"]
+__all__ = [
+    "check_clip_factor",
+    "check_confidence_penalty",
+    "check_l2_penalty",
+]
 
 
-# --------------------------------------------------------------------- L2 penalty
 def _l2_models() -> list[tuple[str, nn.Module]]:
     """Models with biases, normalisation layers and a 3-D convolution weight."""
     with torch.random.fork_rng(devices=[]):
@@ -40,7 +46,7 @@ def _l2_models() -> list[tuple[str, nn.Module]]:
             for p in module.parameters():
                 if p.dim() < 2:
                     p.data.normal_()
-    heads = package().MultiHeadNet(6, {"a": 2, "b": 1}, hidden=(8, 8), seed=12)
+    heads = MultiHeadNet(6, {"a": 2, "b": 1}, hidden=(8, 8), seed=12)
     return [("an MLP with a LayerNorm", mlp), ("a Conv1d net with a BatchNorm", conv),
             ("a MultiHeadNet", heads)]  # fmt: skip
 
@@ -58,11 +64,10 @@ def _from_grads(got: Tensor, model: nn.Module) -> bool:
 
 
 def _l2_case(fn: Callable[[nn.Module], Tensor], where: str, model: nn.Module) -> None:
-    mlh = package()
     _fill_grads(model)
     weights = [p for p in model.parameters() if p.dim() >= 2]
     others = [p for p in model.parameters() if p.dim() < 2]
-    with forbid((mlh, "l2_penalty"), (mlh, "l1_penalty")):
+    with forbid(public("l2_penalty"), public("l1_penalty")):
         got = fn(model)
     expect(
         isinstance(got, Tensor) and got.numel() == 1 and got.is_floating_point(),
@@ -113,7 +118,6 @@ def check_l2_penalty(fn: Callable[[nn.Module], Tensor]) -> CheckResult:
     return run_check("l2_penalty", fn, trials, "weights only, and its gradient is the weight")
 
 
-# ------------------------------------------------------------- confidence penalty
 def _entropy(logits: Tensor) -> Tensor:
     log_p = F.log_softmax(logits, dim=1)
     return -(log_p.exp() * log_p).sum(1)
@@ -140,7 +144,7 @@ def _confidence_case(
     want = F.cross_entropy(ref, target) - beta * _entropy(ref).mean()
     (want_grad,) = torch.autograd.grad(want, ref)
     mine = logits.clone().requires_grad_(True)
-    with forbid((package(), "predictive_entropy")):
+    with forbid(public("predictive_entropy")):
         got = fn(mine, target.clone(), beta)
     hint = f"{where} with beta={beta}"
     if isinstance(got, Tensor) and got.shape == () and beta > 0:
@@ -179,7 +183,7 @@ def check_confidence_penalty(fn: Callable[[Tensor, Tensor, float], Tensor]) -> C
     )
 
 
-# ------------------------------------------------------------------ investigation
+# investigation: the learner reports a measured finding; the check reruns the experiment
 def _clip_factor(model: nn.Module, batch: dict[str, Tensor], k: float, max_norm: float) -> float:
     r"""The factor ``clip_grad_norm_(max_norm)`` applies to the gradient of CE + MSE(k y)."""
     out = model(batch["x"])
@@ -218,11 +222,10 @@ def check_clip_factor(
         for k in sorted(factors):
             factor = factors[k]
             expect(
-                isinstance(factor, (int, float)) and not isinstance(factor, bool)
-                and 0 < float(factor) <= 1,
+                is_number(factor) and 0 < float(factor) <= 1,
                 f"the factor for k={k} should be a number in (0, 1], got {factor!r}: "
                 "clipping never scales a gradient up",
-            )  # fmt: skip
+            )
             want = _clip_factor(model, batch, float(k), max_norm)
             expect(
                 abs(float(factor) - want) <= tolerance * want,
@@ -236,6 +239,4 @@ def check_clip_factor(
             "your factors should fall (or stay at 1) as the target scale grows",
         )
 
-    return run_check(
-        "clip_factor", lambda: factors, trials, "the clip factors match the measured ones"
-    )
+    return verdict("clip_factor", trials, "the clip factors match the measured ones")

@@ -1,9 +1,9 @@
-r"""Checks for the exercises of the Foundations part (chapters 1 and 2)."""
+r"""Checks for the exercises of chapter 1, *Built-in losses and custom losses*."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -11,21 +11,22 @@ from torch import Tensor
 
 from ._harness import (
     CheckResult,
-    describe,
     expect,
     expect_close,
     expect_grads,
     forbid,
     gen,
+    one_number,
     run_check,
+    verdict,
 )
 
 __all__ = [
+    "check_bce_gradient_limit",
     "check_bce_with_logits",
     "check_mean_squared_error",
-    "check_per_sample_losses",
-    "check_weighted_epoch_mean",
 ]
+
 
 _BCE_FUNCTIONS = (
     (F, "binary_cross_entropy_with_logits"),
@@ -34,7 +35,6 @@ _BCE_FUNCTIONS = (
 )
 
 
-# --------------------------------------------------------------------- chapter 1
 def check_mean_squared_error(fn: Callable[..., Tensor]) -> CheckResult:
     r"""``fn(input, target, *, reduction="mean")`` is the mean squared error, without
     ``F.mse_loss``.
@@ -105,59 +105,55 @@ def check_bce_with_logits(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult
     )
 
 
-# --------------------------------------------------------------------- chapter 2
-def check_weighted_epoch_mean(fn: Callable[[list[float], list[int]], float]) -> CheckResult:
-    r"""``fn(batch_means, batch_sizes)`` is the mean over samples, not over batches."""
+# investigation: the learner reports a measured finding; the check reruns the experiment
+def _bce_gradient_limit(step: float = 0.01, lowest: float = -100.0) -> float:
+    r"""The most negative logit where the gradient of BCE through a sigmoid is still right.
 
-    def trials() -> None:
-        cases = [
-            ([1.0, 2.0, 4.0], [64, 64, 8]),
-            ([0.5, 3.0], [32, 16]),
-            ([3.0], [5]),
-            ([2.0, 2.0, 2.0, 10.0], [10, 10, 10, 1]),
-        ]
-        for means, sizes in cases:
-            got = fn(list(means), list(sizes))
-            want = sum(m * n for m, n in zip(means, sizes)) / sum(sizes)
-            expect(
-                isinstance(got, (float, int, Tensor)),
-                f"return a number, got {describe(got)}",
-            )
-            expect(
-                math.isclose(float(got), want, rel_tol=1e-6),
-                f"for batch means {means} with sizes {sizes} you returned {float(got):.4f}; "
-                "a mean over samples counts every sample once",
-            )
+    On a float32 grid of logits :math:`z` from 0 down to ``lowest`` in steps of ``step``,
+    the gradient of ``F.binary_cross_entropy(torch.sigmoid(z), 1)`` with respect to
+    :math:`z` is compared with the exact :math:`\sigma(z) - 1`; the result is the most
+    negative :math:`z` at which it is within 1% of it.
 
-    return run_check("weighted_epoch_mean", fn, trials, "every sample counts once")
+    Args:
+        step (float): the spacing of the grid. Default: ``0.01``.
+        lowest (float): the end of the grid. Default: ``-100.0``.
 
-
-def check_per_sample_losses(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
-    r"""``fn(logits, target)`` returns one cross-entropy per sample, shape ``(N,)``.
-
-    Checked on moderate logits and on logits of +-1e4: values and gradients finite and right.
+    Example:
+        >>> -30 < _bce_gradient_limit() < -20
+        True
     """
+    z = torch.arange(0.0, lowest, -step).requires_grad_()
+    loss = F.binary_cross_entropy(torch.sigmoid(z), torch.ones_like(z), reduction="sum")
+    (grad,) = torch.autograd.grad(loss, z)
+    exact = torch.sigmoid(z.detach()) - 1
+    within = (grad - exact).abs() <= 0.01 * exact.abs()
+    return float(z.detach()[within].min())
+
+
+def check_bce_gradient_limit(finding: Any, *, tolerance: float = 0.25) -> CheckResult:
+    r"""Chapter 1's investigation: where the gradient of BCE through a sigmoid breaks.
+
+    Args:
+        finding: the learner's most negative logit with a gradient within 1% of exact.
+        tolerance (float): the accepted distance to the rerun experiment. Default: ``0.25``.
+    """
+    name = "gradient_limit"
 
     def trials() -> None:
-        g = gen(3)
-        moderate = torch.randn(12, 4, generator=g)
-        extreme = 1e4 * torch.sign(torch.randn(6, 4, generator=g))
-        for where, logits, target in (
-            ("moderate logits", moderate, torch.randint(4, (12,), generator=g)),
-            ("logits of +-1e4", extreme, torch.randint(4, (6,), generator=g)),
-        ):
-            logits = logits.clone().requires_grad_(True)
-            want = F.cross_entropy(logits.detach(), target, reduction="none")
-            got = fn(logits, target)
-            expect(
-                isinstance(got, Tensor) and got.shape == want.shape,
-                f"expected one loss per sample, shape {tuple(want.shape)}; got {describe(got)}",
-            )
-            expect_close(got, want, f"on {where}, the per-sample cross-entropy", rtol=1e-4)
-            onehot = F.one_hot(target, logits.shape[1]).float()
-            want_grad = torch.softmax(logits.detach(), 1) - onehot
-            expect_grads(got, [logits], [want_grad], f"your losses on {where}")
+        value = one_number(finding, name)
+        expect(value < 0, "the gradient is right at z = 0 and the limit lies below it")
+        want = _bce_gradient_limit()
+        expect(
+            value >= -99.0,
+            "that is where the loss *value* saturates; compare the gradient with "
+            "sigmoid(z) - 1 itself, point by point",
+        )
+        where = "further from 0" if value < want else "closer to 0"
+        expect(
+            abs(value - want) <= tolerance,
+            f"the rerun experiment puts the limit {where} than {value:g}: is the grid "
+            "in float32, is the comparison relative (1% of |sigmoid(z) - 1|), and do "
+            "you report the most negative logit that still passes?",
+        )
 
-    return run_check(
-        "per_sample_losses", fn, trials, "one cross-entropy per sample, finite gradients"
-    )
+    return verdict(name, trials, "matches the rerun experiment")
