@@ -1,4 +1,4 @@
-"""The book's figures."""
+"""The book's figures: histories, loss distributions, the metrics' plots, the style."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 import torch
 
 import multiloss_helpers as mlh
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _history(epochs=4, steps_per_epoch=3):
@@ -128,3 +130,56 @@ def test_book_style_is_opaque_and_scoped():
     with mpl.rc_context():
         mlh.use_book_style()
         assert mpl.rcParams["savefig.facecolor"] == "white"
+
+
+# The imbalance metrics' plots: confusion matrix, precision-recall curves, loss distributions.
+
+
+def test_metric_plots():
+    pred, target = torch.tensor([0, 1, 1, 0, 2]), torch.tensor([0, 1, 0, 0, 2])
+    ax = mlh.plot_confusion_matrix(pred, target, class_names=["a", "b", "c"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="must name 3 classes"):
+        mlh.plot_confusion_matrix(pred, target, class_names=["a"])
+    ax = mlh.plot_precision_recall({"m": (torch.rand(5), torch.tensor([1, 0, 1, 0, 0]))})
+    assert "AP" in ax.get_legend().get_texts()[0].get_text()
+    with pytest.raises(TypeError, match="must be a pair"):
+        mlh.plot_precision_recall({"m": torch.rand(5)})
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_plots_draw_device_tensors(device):
+    pred = torch.tensor([0, 1, 1, 0], device=device)
+    target = torch.tensor([0, 1, 0, 0], device=device)
+    ax = mlh.plot_confusion_matrix(pred, target, normalize=False)
+    assert [t.get_text() for t in ax.texts] == ["2", "1", "0", "1"]
+    scores = torch.tensor([0.9, 0.8, 0.3, 0.1], device=device)
+    positive = torch.tensor([1, 0, 1, 0], device=device)
+    ax = mlh.plot_precision_recall({"m": (scores, positive)})
+    assert "AP 0.833" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_loss_distribution_refuses_ignored_labels():
+    losses, labels = torch.rand(4), torch.tensor([0, 1, -1, 1])
+    with pytest.raises(ValueError, match="class indices >= 0, got -1"):
+        mlh.plot_loss_distribution(losses, labels)
+
+
+def test_loss_distribution_refuses_nan_instead_of_dropping_it():
+    with pytest.raises(ValueError, match="holds 1 NaN or infinite value"):
+        mlh.plot_loss_distribution(torch.tensor([0.1, float("nan"), 0.3]))
+
+
+def test_loss_distribution_orders_present_classes_with_names():
+    losses = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    ax = mlh.plot_loss_distribution(
+        losses, torch.tensor([2, 0, 2, 0]), class_names=["a", "b", "c"], kind="ecdf"
+    )
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "c"]
+
+
+def test_plots_moved_to_plotting_stay_importable_from_mlh():
+    from multiloss_helpers import plotting
+
+    assert mlh.plot_confusion_matrix is plotting.plot_confusion_matrix
+    assert mlh.plot_precision_recall is plotting.plot_precision_recall

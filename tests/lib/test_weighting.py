@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
+from pathlib import Path
 
 import pytest
 import torch
-from weighting_properties import all_subclasses, check_properties, make, registered
+from helpers.weighting_properties import all_subclasses, check_properties, make, registered
 
 import multiloss_helpers as mlh
+from multiloss_helpers import weighting
 from multiloss_helpers.weighting import STRATEGIES
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 if torch.backends.mps.is_available():
@@ -26,12 +32,39 @@ def test_shared_properties(cls):
     check_properties(cls)
 
 
+def _import_every_weighting_module() -> None:
+    """Import each module of multiloss_helpers/weighting/, imported by __init__ or not.
+
+    Without this, a strategy module that nothing imports defines no subclass, and the
+    registration check below passes on a half-added strategy when this file runs alone.
+    """
+    for info in pkgutil.iter_modules(weighting.__path__):
+        importlib.import_module(f"{weighting.__name__}.{info.name}")
+
+
+def _registration_gaps(cls: type, api: str) -> list[str]:
+    """The registration steps of CONTRIBUTING.md that ``cls`` is missing."""
+    name, gaps = cls.__name__, []
+    if cls not in registered():
+        gaps.append("STRATEGIES in multiloss_helpers/weighting/__init__.py")
+    if getattr(weighting, name, None) is not cls or name not in weighting.__all__:
+        gaps.append("the import and __all__ of multiloss_helpers/weighting/__init__.py")
+    if getattr(mlh, name, None) is not cls or name not in mlh.__all__:
+        gaps.append("the package root (multiloss_helpers/__init__.py)")
+    if f"multiloss_helpers.{name}" not in api:
+        gaps.append("an autoclass entry in book/api.md")
+    return [f"{name}: add it to {gap}" for gap in gaps]
+
+
 def test_every_strategy_is_registered():
-    missing = {cls.__name__ for cls in all_subclasses()} - {cls.__name__ for cls in registered()}
-    assert not missing, f"add {sorted(missing)} to STRATEGIES in multiloss_helpers/weighting"
+    _import_every_weighting_module()
+    api = (ROOT / "book" / "api.md").read_text()
+    strategies = sorted(all_subclasses(), key=lambda cls: cls.__name__)
+    assert {cls.__name__ for cls in strategies} >= {"EqualWeighting", "MGDA", "PCGrad"}
+    gaps = [gap for cls in strategies for gap in _registration_gaps(cls, api)]
+    assert not gaps, "half-registered weighting strategies:\n" + "\n".join(gaps)
     assert len(set(STRATEGIES)) == len(STRATEGIES)
-    for cls in STRATEGIES:
-        assert getattr(mlh, cls.__name__) is cls  # every strategy is public
+    assert set(STRATEGIES) == set(strategies), "STRATEGIES lists a class that is not a strategy"
 
 
 class TestUncertainty:
@@ -206,6 +239,46 @@ def _pcgrad_reference(grads, order_seed):
                 if dot < 0:
                     projected[i] = projected[i] - dot / (grads[j] @ grads[j]) * grads[j]
     return projected.sum(0)
+
+
+class TestPCGradRegressions:
+    @pytest.mark.parametrize(
+        ("dtype", "scale"), [(torch.float32, 1e20), (torch.float16, 1e3), (torch.bfloat16, 1e20)]
+    )
+    def test_huge_gradients_give_the_scaled_answer(self, dtype, scale):
+        g = torch.tensor([[1.0, 0.0, 0.5], [-1.0, 1.0, 0.0], [0.3, -2.0, 1.0]])
+        want = mlh.pcgrad(g.double(), generator=1) * scale
+        got = mlh.pcgrad((g * scale).to(dtype), generator=1)
+        assert got.dtype == dtype and torch.isfinite(got).all()
+        torch.testing.assert_close(got.double(), want, rtol=1e-2, atol=0)
+
+    def test_tiny_gradients(self):
+        g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]]) * 1e-30
+        torch.testing.assert_close(mlh.pcgrad(g), torch.tensor([0.5, 1.5]) * 1e-30)
+
+    def test_no_float64_inside_for_float32(self, monkeypatch):
+        seen = []
+        original = torch.Tensor.to
+
+        def spy(self, *args, **kwargs):
+            seen.extend(a for a in (*args, *kwargs.values()) if a is torch.float64)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, "to", spy)
+        mlh.pcgrad(torch.randn(3, 5))
+        assert not seen  # MPS has no float64
+
+    def test_default_order_does_not_use_the_global_generator(self):
+        g = torch.randn(5, 8)
+        g[1] = -g[0] + 0.1 * torch.randn(8)
+        torch.manual_seed(1)
+        a = mlh.pcgrad(g)
+        torch.manual_seed(2)
+        b = mlh.pcgrad(g)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(
+            mlh.pcgrad(g, generator=3), mlh.pcgrad(g, generator=torch.Generator().manual_seed(3))
+        )
 
 
 @pytest.mark.parametrize("num_tasks", [2, 3, 5, 8])
