@@ -35,12 +35,12 @@ from .metrics import (
     precision_recall_curve,
 )
 from .models import MultiHeadNet, default_device
-from .objectives import plot_pareto_front
 from .plotting import (
     book_style,
     plot_confusion_matrix,
     plot_history,
     plot_loss_distribution,
+    plot_pareto_front,
     plot_precision_recall,
     use_book_style,
 )
