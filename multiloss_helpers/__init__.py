@@ -35,6 +35,7 @@ from .metrics import (
     precision_recall_curve,
 )
 from .models import MultiHeadNet, default_device
+from .multiobjective import mgda, min_norm_weights, pareto_front
 from .plotting import (
     book_style,
     plot_confusion_matrix,
@@ -59,9 +60,6 @@ from .weighting import (
     PCGrad,
     UncertaintyWeighting,
     Weighting,
-    mgda,
-    min_norm_weights,
-    pareto_front,
     pcgrad,
 )
 

@@ -18,7 +18,7 @@ from torch import Tensor
 from ._validation import check_int, describe
 from .history import SPLITS, LossHistory
 from .metrics import confusion_matrix, precision_recall_curve
-from .weighting.pareto import pareto_front
+from .multiobjective import pareto_front
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
