@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import multiloss_helpers as mlh
-import multiloss_helpers.losses as losses
+import multiloss_helpers._focal_kernels as losses
 
 
 def _grad_hard_float64(x: torch.Tensor, t: torch.Tensor, alpha, gamma: float) -> torch.Tensor:
