@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_float, check_int, describe
-from .grads import _check_grad_matrix, _unit_rows
+from ._linalg import unit_rows
+from ._validation import check_float, check_grad_matrix, check_int, describe
 
 __all__ = ["mgda", "min_norm_weights", "pareto_front"]
 
@@ -219,7 +219,7 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
         >>> w @ g  # the shortest vector between the two gradients
         tensor([0.8000, 0.4000])
     """
-    grads = _check_grad_matrix(grads).detach()  # the weights are constants, as in the paper
+    grads = check_grad_matrix(grads).detach()  # the weights are constants, as in the paper
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     if grads.device.type == "cpu" and not bool(torch.isfinite(grads).all()):
@@ -227,7 +227,7 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
     num_tasks = grads.shape[0]
     if num_tasks == 1:
         return torch.ones(1, dtype=grads.dtype, device=grads.device)
-    unit, norms = _unit_rows(grads)
+    unit, norms = unit_rows(grads)
     scaled = norms / norms.max().clamp_min(torch.finfo(norms.dtype).tiny)
     gram = (unit @ unit.T) * scaled[:, None] * scaled[None, :]
     if num_tasks == 2:
