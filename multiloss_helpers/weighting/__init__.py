@@ -15,7 +15,8 @@ from .mgda import MGDA
 from .pcgrad import PCGrad, pcgrad
 from .uncertainty import UncertaintyWeighting
 
-#: Every registered strategy, in the order the book introduces them.
+#: Every registered strategy, in the order the book introduces them (the registry, reached
+#: as ``mlh.weighting.STRATEGIES``: not in ``__all__``, which lists the package's public names).
 STRATEGIES: tuple[type[Weighting], ...] = (
     EqualWeighting,
     FixedWeighting,
@@ -28,7 +29,6 @@ STRATEGIES: tuple[type[Weighting], ...] = (
 
 __all__ = [
     "DWA",
-    "STRATEGIES",
     "EqualWeighting",
     "FixedWeighting",
     "GradNorm",
