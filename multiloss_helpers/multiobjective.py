@@ -79,13 +79,25 @@ def _project_to_simplex(v: Tensor) -> Tensor:
     return (v - theta).clamp_min(0)
 
 
-def _min_norm_two(gram: Tensor) -> Tensor:
-    r"""Exact minimiser of :math:`\lVert \gamma g_0 + (1 - \gamma) g_1 \rVert` over [0, 1]."""
-    a, b, c = gram[0, 0], gram[0, 1], gram[1, 1]
-    denom = a + c - 2 * b
-    gamma = torch.where(
-        denom > 0, ((c - b) / denom.clamp_min(torch.finfo(gram.dtype).tiny)).clamp(0, 1), 0.5
-    )
+def _min_norm_two(grads: Tensor) -> Tensor:
+    r"""Exact minimiser of :math:`\lVert \gamma g_0 + (1 - \gamma) g_1 \rVert` over [0, 1].
+
+    :math:`\gamma = \operatorname{clip}((g_1 - g_0) \cdot g_1 / \lVert g_1 - g_0 \rVert^2, 0, 1)`,
+    with the difference formed from the rows themselves: from the Gram matrix,
+    :math:`a + c - 2b` cancels for nearly parallel gradients (``[[1, 0], [1, 1e-4]]`` in
+    float32 gave 0 there, hence ``[0.5, 0.5]`` instead of ``[1, 0]``). The rows are first
+    scaled by a power of two (exact), so the difference cannot overflow; the ratio of
+    norms is taken in float64, so it cannot either.
+    """
+    _, exponent = torch.frexp(grads.abs().amax())
+    half = exponent // 2  # two steps: 2 ** -exponent alone overflows float32 for subnormals
+    rows = torch.ldexp(torch.ldexp(grads, -half), half - exponent)  # exact, entries below 1
+    diff = rows[1] - rows[0]
+    unit, norms = unit_rows(torch.stack([diff, rows[1]]))
+    cosine = (unit[0] @ unit[1]).double()
+    ratio = norms[1].double() / norms[0].double().clamp_min(torch.finfo(torch.float64).tiny)
+    gamma = torch.where(cosine > 0, (cosine * ratio).clamp_max(1.0), 0.0)
+    gamma = torch.where(norms[0] > 0, gamma, 0.5)  # equal gradients share the weight
     return torch.stack([gamma, 1 - gamma])
 
 
@@ -180,12 +192,14 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
     "Multi-Task Learning as Multi-Objective Optimization",
     `arXiv:1810.04650 <https://arxiv.org/abs/1810.04650>`_ (after Désidéri 2012).
 
-    Everything runs on the :math:`T \times T` Gram matrix of the gradients,
-    computed after dividing every row by the largest gradient norm (the weights
-    do not change, and no square overflows), in float32 at least (float64 stays
-    float64). With :math:`T = 2` the weights are exact:
+    With :math:`T = 2` the weights are exact:
     :math:`w_0 = \operatorname{clip}\bigl((g_1 - g_0) \cdot g_1 /
-    \lVert g_0 - g_1 \rVert^2, 0, 1\bigr)` (``0.5`` for equal gradients). With more
+    \lVert g_0 - g_1 \rVert^2, 0, 1\bigr)` (``0.5`` for equal gradients), computed from
+    the difference of the rows, which keeps nearly parallel gradients apart (a Gram matrix
+    would cancel them). With more tasks everything runs on the :math:`T \times T` Gram
+    matrix, computed after dividing every row by the largest gradient norm (the weights
+    do not change, and no square overflows). CPU tensors are computed in float64 (the
+    result has the input's dtype); on an accelerator, in float32 at least. With more
     tasks, for CPU tensors, Wolfe's min-norm-point algorithm (1976, an active-set
     method, exact in finitely many steps) runs on the host in float64 and stops
     when :math:`\lVert d \rVert^2 - \min_i g_i \cdot d` is below ``tol`` times the
@@ -224,23 +238,25 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
     tol = check_float(tol, "tol", minimum=0.0)
     if grads.device.type == "cpu" and not bool(torch.isfinite(grads).all()):
         raise ValueError("`grads` must be finite, got NaN or inf entries")
-    num_tasks = grads.shape[0]
+    num_tasks, dtype = grads.shape[0], grads.dtype
     if num_tasks == 1:
-        return torch.ones(1, dtype=grads.dtype, device=grads.device)
+        return torch.ones(1, dtype=dtype, device=grads.device)
+    if grads.device.type == "cpu":  # float64 on the host: a Gram matrix keeps its digits
+        grads = grads.double()
+    if num_tasks == 2:
+        return _min_norm_two(grads).to(dtype)
     unit, norms = unit_rows(grads)
     scaled = norms / norms.max().clamp_min(torch.finfo(norms.dtype).tiny)
     gram = (unit @ unit.T) * scaled[:, None] * scaled[None, :]
-    if num_tasks == 2:
-        return _min_norm_two(gram).to(grads.dtype)
     # a tiny ridge makes the minimiser unique: among equally short combinations,
     # the most even weights (identical gradients share their weight equally)
     # (added in float64 on the CPU: 1 + 1e-8 is 1 in float32, and the ridge was lost)
     if gram.device.type == "cpu":
         ridged = gram.double().numpy() + _RIDGE * np.eye(num_tasks)
         exact = _min_norm_active_set(ridged, max_iter, tol)
-        return torch.from_numpy(exact).to(grads.dtype)
+        return torch.from_numpy(exact).to(dtype)
     gram = gram + _RIDGE * torch.eye(num_tasks, dtype=gram.dtype, device=gram.device)
-    return _min_norm_many(gram, max_iter, tol).to(grads.dtype)
+    return _min_norm_many(gram, max_iter, tol).to(dtype)
 
 
 def mgda(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) -> Tensor:
