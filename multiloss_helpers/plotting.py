@@ -21,6 +21,7 @@ from .metrics import confusion_matrix, precision_recall_curve
 from .multiobjective import pareto_front
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     from matplotlib.axes import Axes
 
 __all__ = [
@@ -527,10 +528,29 @@ def _check_points(points: Any) -> Tensor:
     return values
 
 
+def _check_labels(labels: Any, count: int) -> list[str]:
+    """One text per point from a sequence, a 1-D tensor or a 1-D NumPy array."""
+    import numpy as np
+
+    if isinstance(labels, (Tensor, np.ndarray)):
+        shape = tuple(labels.shape)
+        if len(shape) != 1:
+            raise ValueError(f"`labels` must be 1-D, one label per point, got shape {shape}")
+        labels = labels.tolist()  # plain numbers: 0.25, not tensor(0.2500)
+    elif isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise TypeError(
+            "`labels` must be a sequence, a 1-D tensor or a 1-D array with one label per "
+            f"point, got {describe(labels)}"
+        )
+    if len(labels) != count:
+        raise ValueError(f"`labels` must have one entry per point ({count}), got {len(labels)}")
+    return [str(label) for label in labels]
+
+
 def plot_pareto_front(
     points: Any,
     *,
-    labels: Sequence[Any] | None = None,
+    labels: Sequence[Any] | Tensor | np.ndarray | None = None,
     names: tuple[str, str] = ("objective 1", "objective 2"),
     ax: Axes | None = None,
     color: Any = "black",
@@ -555,7 +575,8 @@ def plot_pareto_front(
             NumPy array or nested sequences); finite. Maximise an objective by
             negating its column.
         labels: one label per point, written next to it (e.g. the sweep's
-            weights). Default: ``None`` (no labels).
+            weights): a sequence, a 1-D tensor or a 1-D NumPy array. Default: ``None``
+            (no labels).
         names: the two objectives' names, for the axis labels.
             Default: ``("objective 1", "objective 2")``.
         ax: an Axes to draw on. Default: a new figure.
@@ -572,16 +593,7 @@ def plot_pareto_front(
         ('f1', 4)
     """
     values = _check_points(points)
-    if labels is not None and (
-        isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence)
-    ):
-        raise TypeError(
-            f"`labels` must be a sequence with one label per point, got {describe(labels)}"
-        )
-    if labels is not None and len(labels) != len(values):
-        raise ValueError(
-            f"`labels` must have one entry per point ({len(values)}), got {len(labels)}"
-        )
+    texts = None if labels is None else _check_labels(labels, len(values))
     if not (isinstance(names, (tuple, list)) and len(names) == 2):
         raise TypeError(f"`names` must be a pair of axis labels, got {describe(names)}")
     ax = _new_axes(ax)
@@ -600,8 +612,8 @@ def plot_pareto_front(
             zorder=3,
             label="dominated",
         )
-    for label, (x, y) in zip(labels or [], values.tolist()):
-        ax.annotate(str(label), (x, y), textcoords="offset points", xytext=(4, 6), fontsize="small")
+    for label, (x, y) in zip(texts or [], values.tolist()):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 6), fontsize="small")
     ax.set(xlabel=str(names[0]), ylabel=str(names[1]))
     ax.set_title(title if title is not None else "Pareto front")
     return ax
