@@ -313,14 +313,28 @@ def _binary_chunk_hard(
 
 
 def _check_target_range(t: Tensor, whole: Tensor | None = None) -> None:
-    """Raise unless every value of ``t`` lies in [0, 1]; the message gives ``whole``'s range."""
+    """Raise unless every value of ``t`` lies in [0, 1]; the message describes ``whole``.
+
+    NaN targets are named as such (their count and the first flat index): a range "from
+    nan to nan" would hide what is wrong.
+    """
     low, high = torch.amin(t), torch.amax(t)  # both propagate NaN; cheaper than aminmax
-    if not (bool(low >= 0) and bool(high <= 1)):  # NaN fails both comparisons
-        if whole is not None:
-            low, high = torch.amin(whole), torch.amax(whole)
+    if bool(low >= 0) and bool(high <= 1):  # NaN fails both comparisons
+        return
+    values = (t if whole is None else whole).reshape(-1)
+    nan = torch.isnan(values)
+    count = int(nan.sum())
+    if count:
+        first = int(nan.nonzero()[0, 0])
         raise ValueError(
-            f"`target` values must lie in [0, 1], got values from {float(low)} to {float(high)}"
+            f"`target` values must lie in [0, 1], got values that are NaN: {count} of "
+            f"{values.numel()}, the first at flat index {first} (a NaN target has no loss: "
+            "drop or fill it)"
         )
+    raise ValueError(
+        f"`target` values must lie in [0, 1], got values from {float(values.amin())} to "
+        f"{float(values.amax())}"
+    )
 
 
 class _BinaryFocalFunction(torch.autograd.Function):
