@@ -43,9 +43,20 @@ def _check_weight_values(weight: Tensor, name: str) -> None:
             raise ValueError(f"`{name}` must be non-negative and finite, got {float(bad)}")
 
 
+def _check_class_indices(target: Tensor, num_classes: int, ignore_index: int) -> None:
+    labels = target.long()  # a narrow dtype would wrap `ignore_index` (uint8: -100 is 156)
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= num_classes))
+    if bool(bad.any()):
+        value = int(labels[bad].flatten()[0])
+        raise ValueError(
+            f"`target` holds class index {value}, outside [0, {num_classes}) "
+            f"(and not `ignore_index`={ignore_index})"
+        )
+
+
 def _check_focal_args(
     input: Any, target: Any, gamma: Any, weight: Any, ignore_index: Any, reduction: Any
-) -> float:
+) -> tuple[float, bool]:
     if not isinstance(input, Tensor):
         raise TypeError(f"`input` must be a tensor of logits, got {describe(input)}")
     if not isinstance(target, Tensor):
@@ -82,16 +93,15 @@ def _check_focal_args(
             )
         check_same_device(weight, "weight", input, "input")
         _check_weight_values(weight, "weight")
-    if target.device.type == "cpu" and target.numel():
-        labels = target.long()  # a narrow dtype would wrap `ignore_index` (uint8: -100 is 156)
-        bad = (labels != ignore_index) & ((labels < 0) | (labels >= num_classes))
-        if bool(bad.any()):
-            value = int(labels[bad].flatten()[0])
-            raise ValueError(
-                f"`target` holds class index {value}, outside [0, {num_classes}) "
-                f"(and not `ignore_index`={ignore_index})"
-            )
-    return gamma
+    has_ignored = True  # unknown on an accelerator: no value is read back there
+    if target.device.type == "cpu":
+        has_ignored = False
+        if target.numel():  # one pass in the usual case: every index in range
+            low, high = (int(v) for v in torch.aminmax(target))
+            has_ignored = low <= ignore_index <= high
+            if low < 0 or high >= num_classes:
+                _check_class_indices(target, num_classes, ignore_index)
+    return gamma, has_ignored
 
 
 def focal_loss(
@@ -160,8 +170,10 @@ def focal_loss(
     Paper: Lin et al. 2017, "Focal Loss for Dense Object Detection",
     `arXiv:1708.02002 <https://arxiv.org/abs/1708.02002>`_.
     """
-    gamma = _check_focal_args(input, target, gamma, weight, ignore_index, reduction)
-    return multiclass_focal(input, target, gamma, weight, ignore_index, reduction)
+    gamma, has_ignored = _check_focal_args(input, target, gamma, weight, ignore_index, reduction)
+    return multiclass_focal(
+        input, target, gamma, weight, ignore_index, reduction, has_ignored=has_ignored
+    )
 
 
 def binary_focal_loss(
