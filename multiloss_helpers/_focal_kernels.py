@@ -90,48 +90,74 @@ def _d_log_pt(log_pt: Tensor, one_minus_pt: Tensor, scale: Tensor, gamma: float)
     return ratio.mul_(log_pt.exp_()).mul_(gamma).sub_(1.0).mul_(scale)
 
 
+def _exp_and_log_pt(logits: Tensor, index: Tensor) -> tuple[Tensor, Tensor, Tensor, bool]:
+    """``exp(x - s)`` per row, ``log p_t``, the row's normaliser, and which shift ``s`` was used.
+
+    On the CPU the shift is the target's own logit: ``exp(x_j - x_t)`` with the target's
+    entry set to 0 sums to ``rest = sum_{j != t} p_j / p_t``, so ``log p_t = -log1p(rest)``
+    keeps the digits of a confident sample's tiny loss, and no row maximum is needed (at
+    10 classes that reduction cost more than any other pass). Where some ``x_j - x_t``
+    overflows, and on accelerators (no value is read back there), the shift is the row
+    maximum, as in ``logsumexp``. Returns ``(exp, log_pt, normaliser, by_target)`` with
+    ``normaliser`` ``rest`` (by the target) or ``log(sum exp)`` (by the maximum).
+    """
+    target_logit = logits.gather(1, index)
+    if logits.device.type == "cpu":
+        exp = torch.sub(logits, target_logit).exp_().scatter_(1, index, 0.0)
+        # the row sums as a matrix-vector product: the BLAS kernel is about 3x faster than
+        # a reduction over 10 contiguous elements per row (CPU, one thread)
+        rest = torch.mv(exp, torch.ones(exp.shape[1], dtype=exp.dtype))
+        if bool(torch.isfinite(rest).all()):
+            return exp, torch.log1p(rest).neg_(), rest, True
+    shift = logits.amax(dim=1)
+    shift.masked_fill_(shift.isinf(), 0.0)  # logsumexp's convention
+    exp = torch.sub(logits, shift.unsqueeze(1)).exp_()
+    ones = torch.ones(exp.shape[1], dtype=exp.dtype, device=exp.device)
+    log_total = torch.mv(exp, ones).log_()
+    log_pt = target_logit.squeeze(1).sub_(shift).sub_(log_total)
+    return exp, log_pt, log_total, False
+
+
 def _few_classes(
     logits: Tensor, index: Tensor, gamma: float, need_grad: bool
 ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor] | None]:
     """The per-sample loss and, if asked, the buffers of the gradient, for few classes.
 
-    One ``(M, C)`` buffer, ``exp(x - m)`` with ``m`` the row maximum (0 where it is
-    infinite, as in ``logsumexp``), gives the target's log-probability
-    ``x_t - m - log(sum)`` and, scaled row by row, the gradient. Every ``(M,)`` quantity
-    is formed in place in a handful of buffers: on the CPU, touching fresh memory costs
-    more than this arithmetic.
+    One ``(M, C)`` buffer of exponentials (:func:`_exp_and_log_pt`) gives the target's
+    log-probability and, scaled row by row, the gradient
+    ``d (onehot(t) - softmax(x))``: it is ``exp * soft`` plus ``target`` at the target
+    class, with ``(exp, soft, target)`` the returned buffers. Every ``(M,)`` quantity is
+    formed in place in a handful of buffers: on the CPU, touching fresh memory costs more
+    than this arithmetic.
     """
-    shift = logits.amax(dim=1)
-    shift.masked_fill_(shift.isinf(), 0.0)
-    exp = torch.sub(logits, shift.unsqueeze(1)).exp_()
-    # the row sums as a matrix-vector product: the BLAS kernel is about 3x faster than a
-    # reduction over 10 contiguous elements per row (CPU, one thread)
-    ones = torch.ones(exp.shape[1], dtype=exp.dtype, device=exp.device)
-    log_total = torch.mv(exp, ones).log_()
-    log_pt = logits.gather(1, index).squeeze(1).sub_(shift).sub_(log_total)
-    one_minus_pt = torch.expm1(log_pt, out=shift).neg_()  # 1 - p_t without cancellation
+    exp, log_pt, normaliser, by_target = _exp_and_log_pt(logits, index)
+    one_minus_pt = torch.expm1(log_pt).neg_()  # 1 - p_t without cancellation
     scale = one_minus_pt.pow(gamma)
     loss = torch.mul(scale, log_pt).neg_()
     if not need_grad:
         return loss, None
+    if by_target:  # exp holds p_j / p_t off the target and 0 on it
+        target = one_minus_pt.clone()  # d (1 - p_t) at the target, once d is known
+        d_log_pt = _d_log_pt(log_pt, one_minus_pt, scale, gamma)  # log_pt now holds p_t
+        soft = log_pt.mul_(d_log_pt).neg_()  # -d p_t
+        return loss, (exp, soft, target.mul_(d_log_pt))
     d_log_pt = _d_log_pt(log_pt, one_minus_pt, scale, gamma)
-    # softmax = exp / total: keep d / total, so the backward pass scales ``exp`` in place
-    d_softmax = log_total.neg_().exp_().mul_(d_log_pt)
-    return loss, (exp, d_log_pt, d_softmax)
+    soft = normaliser.neg_().exp_().mul_(d_log_pt).neg_()  # -d / sum(exp)
+    return loss, (exp, soft, d_log_pt)
 
 
 class _FocalFunction(torch.autograd.Function):
     """Per-sample, unweighted multi-class focal loss on ``(M, C)`` logits.
 
     The gradient ``d (onehot(t) - softmax(x))`` with ``d = dL/d(log p_t)`` is analytic.
-    With few classes (:func:`_few_classes`) the forward pass keeps ``exp(x - max)`` and
-    the per-sample factors, and the first backward pass turns that buffer into the
-    gradient in place: one ``(M, C)`` buffer for the pair, where ``F.cross_entropy``
-    fills three, and no ``log_softmax`` kernel, whose speed at few classes depends on the
-    CPU's vector width (at 65536 x 10, one thread, AVX-512 runs it about 6x slower than
-    AVX2). With many classes the fused ``log_softmax`` and its fused backward are
-    cheaper. Class weights and masks are applied outside, by autograd, so that a
-    learnable ``weight`` gets its gradient.
+    With few classes (:func:`_few_classes`) the forward pass keeps one buffer of
+    exponentials and the per-sample factors, and the first backward pass turns that
+    buffer into the gradient in place: one ``(M, C)`` buffer for the pair, where
+    ``F.cross_entropy`` fills three, no row maximum on the CPU, and no ``log_softmax``
+    kernel, whose speed at few classes depends on the CPU's vector width (at 65536 x 10,
+    one thread, AVX-512 runs it about 6x slower than AVX2). With many classes the fused
+    ``log_softmax`` and its fused backward are cheaper. Class weights and masks are
+    applied outside, by autograd, so that a learnable ``weight`` gets its gradient.
     """
 
     @staticmethod
@@ -168,10 +194,10 @@ class _FocalFunction(torch.autograd.Function):
         buffers, ctx.buffers = ctx.buffers, None  # used up in place: a second backward
         if buffers is None:  # through a retained graph forms them again
             buffers = _few_classes(logits, index, ctx.gamma, True)[1]
-        exp, d_log_pt, d_softmax = cast(tuple[Tensor, Tensor, Tensor], buffers)
-        d_log_pt.mul_(grad_output)
-        grad = exp.mul_(d_softmax.mul_(grad_output).neg_().unsqueeze(1))
-        return grad.scatter_add_(1, index, d_log_pt.unsqueeze(1)), None, None, None
+        exp, soft, target_part = cast(tuple[Tensor, Tensor, Tensor], buffers)
+        grad = exp.mul_(soft.mul_(grad_output).unsqueeze(1))
+        grad.scatter_add_(1, index, target_part.mul_(grad_output).unsqueeze(1))
+        return grad, None, None, None
 
 
 def multiclass_focal(

@@ -78,3 +78,29 @@ def test_values_and_gradients_match_a_float64_reference(seed):
     ref.backward()
     assert torch.isfinite(x32.grad).all()
     torch.testing.assert_close(x32.grad.double(), x64.grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("margin", [20.0, 30.0, 60.0])
+def test_a_confident_sample_keeps_the_digits_of_its_tiny_loss(margin):
+    # log p_t = -log1p(sum_{j != t} exp(x_j - x_t)): 1 + 2e-13 would round to 1 in float32
+    x = torch.tensor([[margin, 0.0, 0.0], [0.0, 1.0, -1.0]], requires_grad=True)
+    t = torch.tensor([0, 1])
+    ours = mlh.focal_loss(x, t, gamma=0.5, reduction="none")
+    x64 = x.detach().double().requires_grad_()
+    others = torch.exp(x64 - x64.gather(1, t[:, None])).scatter(1, t[:, None], 0.0)
+    log_pt = -torch.log1p(others.sum(1))  # float64, the target's term left out exactly
+    ref = -((-torch.expm1(log_pt)) ** 0.5) * log_pt
+    assert ours[0] > 0
+    torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=0)
+    ours.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-4, atol=1e-30)
+
+
+def test_a_row_whose_exponent_overflows_takes_the_row_maximum():
+    x = torch.tensor([[0.0, 200.0, 1.0], [2.0, 0.0, 1.0]], requires_grad=True)  # e^200: inf
+    t = torch.tensor([0, 0])
+    ours = mlh.focal_loss(x, t, gamma=2.0)
+    torch.testing.assert_close(ours.double(), _reference(x.detach(), t, 2.0), rtol=1e-6, atol=0)
+    ours.backward()
+    assert torch.isfinite(x.grad).all()
