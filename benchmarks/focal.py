@@ -216,6 +216,10 @@ def harness_table(sizes: list[tuple[int, int]], rounds: int) -> dict[str, float]
                     f"({wall_low:.2f}-{wall_high:.2f}), CPU time {cpu:.2f}x "
                     f"({cpu_low:.2f}-{cpu_high:.2f})"
                 )
+    print(
+        "  (they differ by the CPU's vector kernels, the allocator's page faults and the\n"
+        "  reuse of one leaf: the module docstring of benchmarks/focal.py says how much)"
+    )
     return worst
 
 
