@@ -29,6 +29,7 @@ from . import (
     losses,
     metrics,
     models,
+    moe,
     multiobjective,
     plotting,
     profiling,
@@ -51,6 +52,7 @@ from .history import *
 from .losses import *
 from .metrics import *
 from .models import *
+from .moe import *
 from .multiobjective import *
 from .plotting import *
 from .profiling import *
@@ -76,6 +78,7 @@ LIBRARY_MODULES = (
     losses,
     metrics,
     models,
+    moe,
     multiobjective,
     plotting,
     profiling,
