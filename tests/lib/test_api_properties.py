@@ -280,6 +280,14 @@ def _smoothed_gate(dtype):
     return results[0], results[1]
 
 
+def _balance(dtype):
+    return _with_grads(lambda x: mlh.load_balancing_loss(x, top_k=2), dtype, _randn(6, 4))
+
+
+def _z_loss(dtype):
+    return _with_grads(mlh.router_z_loss, dtype, _randn(6, 4) * 3)
+
+
 DTYPE_CASES: dict[str, Callable[[torch.dtype], Any]] = {
     "focal_loss": _focal,
     "FocalLoss": _focal_module,
@@ -308,6 +316,8 @@ DTYPE_CASES: dict[str, Callable[[torch.dtype], Any]] = {
     "DWA": _dwa,
     "GradNorm": _gradnorm,
     "SmoothedGate": _smoothed_gate,
+    "load_balancing_loss": _balance,
+    "router_z_loss": _z_loss,
 }
 DTYPE_EXCLUDED = {
     # nothing is computed: autograd's own gradients, or tensors copied or compared
@@ -497,6 +507,40 @@ def _mask_entropy():
     return value, x.grad, expected, grad
 
 
+def _mask_balance():
+    # the reference never sees -inf: each row's softmax over its kept experts, put into
+    # zeros; f from the top-2 of those probabilities (a masked expert is never chosen)
+    x = MASKED.double().requires_grad_(True)
+    value = mlh.load_balancing_loss(x, top_k=2)
+    value.backward()
+    kept = [
+        MASKED.double()[i, keep].clone().requires_grad_(True) for i, keep in enumerate(KEEP_ROWS)
+    ]
+    probs = torch.stack(
+        [
+            torch.zeros(4, dtype=torch.float64).index_put((torch.tensor(keep),), F.softmax(row, -1))
+            for row, keep in zip(kept, KEEP_ROWS)
+        ]
+    )
+    routed = torch.zeros_like(probs).scatter_(1, probs.detach().topk(2).indices, 1.0)
+    expected = 4 * (routed.mean(0) * probs.mean(0)).sum()
+    expected.backward()
+    grad = torch.zeros_like(x)
+    for i, (row, keep) in enumerate(zip(kept, KEEP_ROWS)):
+        grad[i, keep] = row.grad
+    return value, x.grad, expected.detach(), grad
+
+
+def _mask_z_loss():
+    x = MASKED.double().requires_grad_(True)
+    value = mlh.router_z_loss(x)
+    value.backward()
+    expected, grad = _per_row_reference(
+        lambda row, i: torch.logsumexp(row, -1).square() / len(KEEP_ROWS), MASKED.double()
+    )
+    return value, x.grad, expected, grad
+
+
 MASK_CASES: dict[str, Callable[[], Any]] = {
     "focal_loss": _mask_focal(False),
     "FocalLoss": _mask_focal(True),
@@ -505,6 +549,8 @@ MASK_CASES: dict[str, Callable[[], Any]] = {
     "distillation_loss": _mask_distillation(False, both=False),
     "DistillationLoss": _mask_distillation(True, both=True),
     "predictive_entropy": _mask_entropy,
+    "load_balancing_loss": _mask_balance,
+    "router_z_loss": _mask_z_loss,
 }
 # the distillation function with both logits masked, as a second case of the same name
 MASK_EXTRA = {"distillation_loss (both masked)": _mask_distillation(False, both=True)}
@@ -607,6 +653,23 @@ def _extreme_reverse(module: bool):
     return case
 
 
+def _extreme_balance(scale: float):
+    x = torch.tensor([[scale, -scale, 0.0], [0.0, scale, -scale]]).requires_grad_(True)
+    value = mlh.load_balancing_loss(x, top_k=1)
+    value.backward()
+    return value, [x.grad]
+
+
+def _extreme_z_loss(scale: float):
+    # the z-loss is the square of the logits' size: only 1e4 keeps it (1e8) finite with
+    # a logit of +scale; beyond, the logits of -scale next to a 0 keep the answer finite
+    big = min(scale, 1e4)
+    x = torch.tensor([[0.0, -scale, -scale], [-scale, big, 0.0]]).requires_grad_(True)
+    value = mlh.router_z_loss(x)
+    value.backward()
+    return value, [x.grad]
+
+
 EXTREME_CASES: dict[str, Callable[[float], Any]] = {
     "focal_loss": _extreme_focal(False),
     "FocalLoss": _extreme_focal(True),
@@ -617,6 +680,8 @@ EXTREME_CASES: dict[str, Callable[[float], Any]] = {
     "predictive_entropy": _extreme_entropy,
     "grad_reverse": _extreme_reverse(False),
     "GradientReversal": _extreme_reverse(True),
+    "load_balancing_loss": _extreme_balance,
+    "router_z_loss": _extreme_z_loss,
 }
 EXTREME_EXCLUDED = {name: NO_LOGITS for name in TENSOR_API if name not in EXTREME_CASES} | {
     "gaussian_kl": "no logits; its extreme log-variances are in test_composite.py",
@@ -828,6 +893,9 @@ NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
     "plot_history": _np_plot_history,
     "plot_loss_distribution": _np_plot_distribution,
     "WorkerError": _np_worker_error,
+    "load_balancing_loss": lambda num: mlh.load_balancing_loss(
+        _randn(6, 4), top_k=num(2), num_experts=num(4)
+    ),
 }
 NO_NUMBER = "has no numeric hyperparameter"
 NUMPY_EXCLUDED = {
@@ -846,6 +914,7 @@ NUMPY_EXCLUDED = {
     "predict": NO_NUMBER,
     "unpack_loss": NO_NUMBER,
     "gaussian_kl": NO_NUMBER,
+    "router_z_loss": NO_NUMBER,
     "l1_penalty": NO_NUMBER,
     "l2_penalty": NO_NUMBER,
     "sample_weights": NO_NUMBER,
