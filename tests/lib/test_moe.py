@@ -4,7 +4,6 @@ float64 reference, router_z_loss, special values, gradients, dtypes, devices, ba
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
@@ -44,10 +43,13 @@ def _reference_balance(layers, top_k, mask=None):
 # ------------------------------------------------------------------ against transformers
 @pytest.fixture(scope="module")
 def hf_balance():
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    mixtral = pytest.importorskip("transformers.models.mixtral.modeling_mixtral")
-    return mixtral.load_balancing_loss_func
+    """transformers' function, imported with the libraries' offline switches set."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("TRANSFORMERS_OFFLINE", "1")
+        pytest.importorskip("transformers")
+        from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
+    return load_balancing_loss_func
 
 
 @pytest.mark.parametrize("layers", [1, 3])
