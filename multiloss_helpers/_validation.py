@@ -170,6 +170,18 @@ def check_params(
     return items
 
 
+def check_unique(items: list[Tensor], name: str) -> None:
+    r"""A ``ValueError`` when one tensor appears twice in ``items`` (it would count twice)."""
+    seen: dict[int, int] = {}
+    for i, item in enumerate(items):
+        if id(item) in seen:
+            raise ValueError(
+                f"`{name}[{i}]` is `{name}[{seen[id(item)]}]` again: list each tensor once "
+                "(model.parameters() does), or it counts twice"
+            )
+        seen[id(item)] = i
+
+
 def check_reduction(reduction: Any) -> str:
     r"""Check ``reduction`` against the values PyTorch's losses accept."""
     return check_choice(reduction, "reduction", REDUCTIONS)

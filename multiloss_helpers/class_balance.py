@@ -143,18 +143,22 @@ def sample_weights(target: Tensor, class_weights: Tensor) -> Tensor:
         or target.dtype.is_floating_point
         or target.dtype == torch.bool
         or target.is_complex()
-        or target.dim() != 1
     ):
         raise TypeError(
             f"`target` must be a 1-D integer tensor of class labels, got {describe(target)}"
         )
-    if (
-        not isinstance(class_weights, Tensor)
-        or not class_weights.is_floating_point()
-        or class_weights.dim() != 1
-    ):
+    if target.dim() != 1:  # the right type, the wrong shape
+        raise ValueError(
+            f"`target` must be 1-D, one label per sample, got shape {tuple(target.shape)}"
+        )
+    if not isinstance(class_weights, Tensor) or not class_weights.is_floating_point():
         raise TypeError(
             f"`class_weights` must be a 1-D floating-point tensor, got {describe(class_weights)}"
+        )
+    if class_weights.dim() != 1:
+        raise ValueError(
+            f"`class_weights` must be 1-D, one weight per class, got shape "
+            f"{tuple(class_weights.shape)}"
         )
     check_same_device(class_weights, "class_weights", target, "target")
     if class_weights.numel() and not bool(

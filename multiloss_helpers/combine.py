@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 
 import torch
 from torch import Tensor, nn
@@ -48,8 +49,9 @@ def _check_weight(name: str, value: object) -> float | Tensor:
         if value.device.type == "cpu" and not bool(torch.isfinite(value) & (value >= 0)):
             raise ValueError(f"`weights[{name!r}]` must be finite and >= 0, got {float(value)}")
         return value.reshape(())
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, Real):  # NumPy scalars too
         raise TypeError(f"`weights[{name!r}]` must be a number, got {describe(value)}")
+    value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"`weights[{name!r}]` must be finite and >= 0, got {value}")
     return float(value)

@@ -10,6 +10,7 @@ masked) mean.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import pickle
@@ -510,8 +511,17 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
             )
     elif isinstance(denominator, bool) or not isinstance(denominator, Real):
         raise TypeError(f"`denominator` must be a tensor or a number, got {describe(denominator)}")
-    dtype = torch.promote_types(loss_sum.dtype, torch.float32)
-    total = torch.as_tensor(denominator).detach().to(device=loss_sum.device, dtype=dtype).clone()
+    # the denominator and the division in float64 (float32 on MPS, which has no float64):
+    # a denominator beyond float32's range (1e39) or its reciprocal (1e-39) stays finite
+    dtype = torch.float32 if loss_sum.device.type == "mps" else torch.float64
+    if isinstance(denominator, Tensor):
+        total = denominator.detach().to(device=loss_sum.device, dtype=dtype).clone()
+    else:  # a Python number straight to float64, not through float32
+        try:
+            value = float(denominator)
+        except OverflowError:  # an int beyond float64: refused below as not finite
+            value = math.inf
+        total = torch.tensor(value, dtype=dtype, device=loss_sum.device)
     world_size = 1
     if dist.is_available() and dist.is_initialized():
         world_size = dist.get_world_size(group)
@@ -521,7 +531,8 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
             f"the denominator summed over the {world_size} rank(s) must be finite and > 0, got "
             f"{total.item():g}"
         )
-    return (loss_sum.to(dtype) * (world_size / total)).to(loss_sum.dtype)
+    # divide first: world_size / total overflows for a subnormal total (1 / 1e-39)
+    return (loss_sum.to(dtype) / total * world_size).to(loss_sum.dtype)
 
 
 # --------------------------------------------------------------------------- the book's workers

@@ -111,16 +111,20 @@ class LossHistory:
 
     # ------------------------------------------------------------------ reading
     def _resolve(self) -> None:
-        r"""Turn logged tensors into floats with one transfer per device."""
-        by_device: dict[torch.device, list[tuple[dict[str, Tensor | float], str]]] = {}
+        r"""Turn logged tensors into floats with one transfer per device and kind."""
+        groups: dict[tuple[torch.device, bool], list[tuple[dict[str, Tensor | float], str]]] = {}
         for record, key in self._pending:
-            by_device.setdefault(record[key].device, []).append((record, key))  # type: ignore[union-attr]
-        for items in by_device.values():
-            # float32 at least (no float64 on MPS), but a float64 value keeps its digits
+            logged: Tensor = record[key]  # type: ignore[assignment]
+            groups.setdefault((logged.device, logged.is_floating_point()), []).append((record, key))
+        for (_, floating), items in groups.items():
             tensors: list[Tensor] = [rec[key] for rec, key in items]  # type: ignore[misc]
-            wide = any(t.dtype == torch.float64 for t in tensors)
-            dtype = torch.float64 if wide else torch.float32
-            values = torch.stack([t.to(dtype) for t in tensors]).tolist()
+            if floating:
+                # float32 at least (no float64 on MPS), but a float64 value keeps its digits
+                wide = any(t.dtype == torch.float64 for t in tensors)
+                dtype = torch.float64 if wide else torch.float32
+            else:  # integers as int64, exact (float32 rounds 16777217 to 16777216)
+                dtype = torch.int64
+            values = [float(v) for v in torch.stack([t.to(dtype) for t in tensors]).tolist()]
             for (record, key), value in zip(items, values):
                 record[key] = value
         self._pending.clear()

@@ -7,7 +7,14 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_choice, check_float, check_int, check_module_names, describe
+from ._validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_module_names,
+    check_seed,
+    describe,
+)
 
 __all__ = ["MultiHeadNet", "default_device"]
 
@@ -96,7 +103,7 @@ class MultiHeadNet(nn.Module):
         check_choice(activation, "activation", sorted(_ACTIVATIONS))
         dropout = check_float(dropout, "dropout", minimum=0.0, maximum=1.0, open_maximum=True)
         if seed is not None:
-            check_int(seed, "seed", minimum=0)
+            seed = check_seed(seed, "seed")  # torch's range, [0, 2**64)
 
         self.in_features = in_features
         self.head_sizes = dict(heads)

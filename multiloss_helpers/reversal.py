@@ -17,7 +17,9 @@ class _GradReverse(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, scale: float) -> Tensor:
         ctx.scale = scale
-        return x.view_as(x)
+        # a new tensor, not a view: an in-place op after it (ReLU(inplace=True)) is then
+        # allowed, as after any layer; the copy costs one pass over the activations
+        return x.clone()
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
@@ -51,7 +53,8 @@ def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
             :func:`dann_scale` gives the schedule of the paper. Default: ``1.0``.
 
     Returns:
-        ``x`` (a view), connected to the graph through the reversal.
+        A copy of ``x`` (not a view, so an in-place activation may follow), connected
+        to the graph through the reversal.
 
     Example:
         >>> x = torch.tensor([1.0, 2.0], requires_grad=True)

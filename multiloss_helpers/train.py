@@ -17,7 +17,14 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_bool, check_choice, check_float, check_int, describe
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    describe,
+)
 from .history import LossHistory
 
 __all__ = ["Callback", "evaluate", "fit", "predict", "unpack_loss"]
@@ -452,15 +459,18 @@ def _check_fit_args(model: Any, loss_fn: Any, optimizer: Any, **kw: Any) -> _Run
     )
 
 
-def _non_finite(value: float, step: int, epoch: int, applied: bool) -> FloatingPointError:
+def _non_finite(
+    value: float, step: int, epoch: int, applied: bool, name: str = "total"
+) -> FloatingPointError:
     state = (
         "that step and the later ones of this epoch have been applied (on an accelerator "
         "the check runs once per epoch; pass check_finite='step' to stop before the step)"
         if applied
         else "the optimizer step was not applied"
     )
+    what = "the total loss" if name == "total" else f"the loss component {name!r}"
     return FloatingPointError(
-        f"the total loss became {value} at step {step} of epoch {epoch}; {state}. Lower the "
+        f"{what} became {value} at step {step} of epoch {epoch}; {state}. Lower the "
         "learning rate, clip gradients (`max_grad_norm`) or check the loss for log(0) and "
         "division by zero"
     )
@@ -502,12 +512,36 @@ def _backward(run: _Run, total: Tensor, components: dict[str, Tensor]) -> dict[s
     return {}
 
 
+def _checked(run: _Run, total: Tensor, components: dict[str, Tensor]) -> dict[str, Tensor]:
+    r"""The values the finite check reads: the total, and with ``weighting`` the task
+    losses too, since those are what the strategy backpropagates."""
+    return {"total": total, **components} if run.weighting is not None else {"total": total}
+
+
+def _check_step(
+    run: _Run, total: Tensor, components: dict[str, Tensor], step: int, epoch: int
+) -> None:
+    r"""The per-step finite check, before anything is applied.
+
+    With ``check_finite`` per step: the total, and with a weighting the task losses. A
+    strategy checks its CPU losses anyway, so those are named here even when the total
+    is only checked once per epoch.
+    """
+    strategy_checks = run.weighting is not None and total.device.type == "cpu"
+    if not (run.check_each_step or strategy_checks):
+        return
+    for name, value in _checked(run, total, components).items():
+        if name == "total" and not run.check_each_step:
+            continue  # checked once per epoch, as asked
+        if not math.isfinite(float(value.detach())):
+            raise _non_finite(float(value.detach()), step, epoch, applied=False, name=name)
+
+
 def _train_step(run: _Run, batch: Batch, epoch: int, step: int) -> tuple[dict[str, Tensor], int]:
     r"""One optimizer step; returns the logged record and the batch size."""
     batch = _to_device(batch, run.device)
     total, components = unpack_loss(run.loss_fn(run.model, batch))
-    if run.check_each_step and not math.isfinite(float(total.detach())):
-        raise _non_finite(float(total.detach()), step, epoch, applied=False)
+    _check_step(run, total, components, step, epoch)
     run.optimizer.zero_grad(set_to_none=True)
     weights = _backward(run, total, components)
     if run.max_grad_norm is not None:
@@ -523,17 +557,21 @@ def _train_epoch(run: _Run, loader: Iterable[Batch], epoch: int) -> dict[str, Te
     r"""One pass over ``loader`` in train mode; returns the sample-weighted means."""
     run.model.train()
     means = _WeightedMeans()
-    totals: list[Tensor] = []
+    checked: list[dict[str, Tensor]] = []
     for step, batch in enumerate(loader):
         record, n = _train_step(run, batch, epoch, step)
         means.add(record, n)
-        totals.append(record["total"].detach())
+        if not run.check_each_step:
+            components = {k: v for k, v in record.items() if not k.startswith("weight/")}
+            checked.append(_checked(run, record["total"], components))
     train_means = means.means("`train_loader`")
-    if not run.check_each_step:  # one synchronisation per epoch
-        finite = torch.isfinite(torch.stack(totals))
+    if checked:  # one synchronisation per epoch
+        values = torch.stack([torch.stack(list(c.values())).detach().float() for c in checked])
+        finite = torch.isfinite(values)
         if not bool(finite.all()):
-            bad = int((~finite).nonzero()[0])
-            raise _non_finite(float(totals[bad]), bad, epoch, applied=True)
+            bad, column = (int(i) for i in (~finite).nonzero()[0])
+            name = list(checked[bad])[column]
+            raise _non_finite(float(values[bad, column]), bad, epoch, applied=True, name=name)
     return train_means
 
 
@@ -568,6 +606,38 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="epochs", unit="epoch", leave=True)
+
+
+def _loader_generators(loader: Any) -> list[torch.Generator]:
+    r"""The generators a loader shuffles with: a ``BatchLoader``'s, a ``DataLoader``'s
+    and its sampler's (each once)."""
+    found: dict[int, torch.Generator] = {}
+    candidates = [loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)]
+    candidates.append(getattr(candidates[-1], "sampler", None))
+    for holder in candidates:
+        generator = getattr(holder, "generator", None)
+        if isinstance(generator, torch.Generator):
+            found.setdefault(id(generator), generator)
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def _seeded_loader(seed: int | None, loader: Any) -> Iterator[None]:
+    r"""For a seeded run, restart the loader's own generators from their seeds; restore after.
+
+    A loader's generator is not torch's global one: without this, a loader passed to two
+    seeded runs would continue its own stream and give the second run other batches. A
+    fresh loader is already at its seed, so its run is the same as before.
+    """
+    generators = [] if seed is None else _loader_generators(loader)
+    states = [g.get_state() for g in generators]
+    for generator in generators:
+        generator.manual_seed(generator.initial_seed())
+    try:
+        yield
+    finally:
+        for generator, state in zip(generators, states):
+            generator.set_state(state)
 
 
 @contextlib.contextmanager
@@ -695,9 +765,15 @@ def fit(
         seed: when given, torch's global generator (dropout and any other draw
             in ``loss_fn``) is forked for the run, so the caller's random state
             is left as it was, and reseeded at the start of every epoch from
-            ``(seed, epoch)``: the run is the same in every process and whatever
-            ran before. Default: ``None`` (draws continue the global generator,
-            which :func:`seed_everything` seeds).
+            ``(seed, epoch)``; the own generator of ``train_loader`` (a
+            :class:`BatchLoader`'s, a ``DataLoader``'s or its sampler's) restarts
+            from its own seed, as in a fresh loader, and is restored afterwards:
+            the run is the same in every process and whatever ran before, also
+            when the same loader is passed again (a run continued with
+            ``history=`` therefore replays the loader's orders from its start).
+            An int in ``[0, 2**64)``. Default: ``None`` (draws continue the
+            global generator, which :func:`seed_everything` seeds, and the
+            loader's own).
         check_finite: ``"auto"``, ``"step"`` or ``"epoch"``, as above.
             Default: ``"auto"``.
 
@@ -705,8 +781,9 @@ def fit(
         The :class:`LossHistory` of the run.
 
     Raises:
-        FloatingPointError: when a total loss becomes NaN or infinite; the
-            message gives the epoch and the bad step.
+        FloatingPointError: when a total loss becomes NaN or infinite, or, with
+            ``weighting``, a task loss (the strategy backpropagates those, not the
+            total); the message names the loss, the epoch and the bad step.
 
     Example:
         >>> import torch.nn.functional as F
@@ -734,10 +811,11 @@ def fit(
         check_finite=check_finite,
     )  # fmt: skip
     epochs = check_int(epochs, "epochs", minimum=1)
-    seed = None if seed is None else check_int(seed, "seed", minimum=0)
+    seed = None if seed is None else check_seed(seed, "seed")
     first = run.history.next_epoch
     bar = _progress_bar(epochs, progress)
     with _restore_mode(model), _seeded(seed, run.device) as reseed, contextlib.ExitStack() as stack:
+        stack.enter_context(_seeded_loader(seed, train_loader))
         if bar is not None:
             stack.callback(bar.close)
         for epoch in range(first, first + epochs):

@@ -2,7 +2,9 @@ r"""Problems and models that several chapters share (chapters 5-6, 8-11 and 15).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -15,14 +17,20 @@ __all__ = ["IMBALANCE_PROBLEMS", "imbalance_split", "multitask_splits", "two_hea
 
 Split = dict[str, Tensor]
 
+
+class ImbalanceProblem(NamedTuple):
+    r"""The arguments of :func:`multiloss_helpers.make_imbalanced_data` for one problem."""
+
+    proportions: tuple[float, ...]
+    class_sep: float
+
+
 #: The two imbalanced problems of chapters 8 and 9: the arguments of
 #: :func:`multiloss_helpers.make_imbalanced_data` for each.
-IMBALANCE_PROBLEMS = MappingProxyType(
+IMBALANCE_PROBLEMS: Mapping[str, ImbalanceProblem] = MappingProxyType(
     {
-        "binary 95/5": MappingProxyType({"proportions": (0.95, 0.05), "class_sep": 1.5}),
-        "5-class long tail": MappingProxyType(
-            {"proportions": (0.6, 0.25, 0.1, 0.04, 0.01), "class_sep": 2.0}
-        ),
+        "binary 95/5": ImbalanceProblem((0.95, 0.05), 1.5),
+        "5-class long tail": ImbalanceProblem((0.6, 0.25, 0.1, 0.04, 0.01), 2.0),
     }
 )
 
@@ -46,7 +54,7 @@ def imbalance_split(problem: str, seed: int, *, n: int = 3000) -> tuple[Split, S
     check_choice(problem, "problem", IMBALANCE_PROBLEMS)
     seed = check_seed(seed)
     n = check_int(n, "n", minimum=10)
-    data = make_imbalanced_data(n, seed=seed, **IMBALANCE_PROBLEMS[problem])
+    data = make_imbalanced_data(n, seed=seed, **IMBALANCE_PROBLEMS[problem]._asdict())
     return train_val_split(data, val_fraction=0.3, stratify="y", seed=seed)
 
 

@@ -8,12 +8,12 @@ through, so a student notebook stops at the first exercise that is not done yet.
 Investigation checks take a measured finding instead of a function, rerun the experiment
 and accept the finding within a tolerance.
 
-The checks live in one module per part of the book (``foundations``: chapters 1-2,
-``combining``: 3-7, ``imbalance``: 8-9, ``weighting``: 10-11, ``regularisers``: 12,
-``wild``: 13, ``two_players``: 14, ``objectives``: 15, ``pitfalls``: the appendix;
-``investigations`` and ``investigations_combining`` hold the investigation checks of
-chapters 1, 4 and 7); ``_harness`` holds the machinery they share. Every check is
-importable from here.
+The checks live in one module per chapter, named after the chapter's notebook
+``book/NN_<topic>.ipynb``: ``ch01_builtin_losses`` to ``ch15_multi_objective``, and
+``appendix_pitfalls`` for the appendix (a chapter without checks has no module). Every
+check, investigations included, runs on the machinery of ``_harness``. Each chapter module
+lists its checks in ``__all__``; this package imports every chapter module it holds and
+exports their checks, so every check is importable from here.
 
 Example:
     >>> def mean_squared_error(input, target, reduction="mean"):
@@ -27,48 +27,22 @@ Example:
 
 from __future__ import annotations
 
-from . import (
-    combining,
-    foundations,
-    imbalance,
-    investigations,
-    investigations_combining,
-    objectives,
-    pitfalls,
-    regularisers,
-    two_players,
-    weighting,
-    wild,
-)
+import importlib
+import pkgutil
+from types import ModuleType
+
 from ._harness import CheckResult
-from .combining import *  # noqa: F403
-from .foundations import *  # noqa: F403
-from .imbalance import *  # noqa: F403
-from .investigations import *  # noqa: F403
-from .investigations_combining import *  # noqa: F403
-from .objectives import *  # noqa: F403
-from .pitfalls import *  # noqa: F403
-from .regularisers import *  # noqa: F403
-from .two_players import *  # noqa: F403
-from .weighting import *  # noqa: F403
-from .wild import *  # noqa: F403
 
 # Documented (and cross-referenced) as multiloss_helpers.exercises.CheckResult.
 CheckResult.__module__ = __name__
 
-__all__ = sorted(
-    [
-        "CheckResult",
-        *combining.__all__,
-        *foundations.__all__,
-        *imbalance.__all__,
-        *investigations.__all__,
-        *investigations_combining.__all__,
-        *objectives.__all__,
-        *pitfalls.__all__,
-        *regularisers.__all__,
-        *two_players.__all__,
-        *weighting.__all__,
-        *wild.__all__,
-    ]
+# The chapter modules (``chNN_<topic>``, ``appendix_<topic>``), in the order of their names.
+_CHAPTERS: tuple[ModuleType, ...] = tuple(
+    importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
+    if not info.name.startswith("_")
 )
+
+globals().update({name: getattr(module, name) for module in _CHAPTERS for name in module.__all__})
+
+__all__ = sorted(["CheckResult", *(name for module in _CHAPTERS for name in module.__all__)])

@@ -1,19 +1,25 @@
 r"""The machinery every exercise check shares: running an answer, hints, and strict probes.
 
-A check is a function ``check_<name>(fn) -> CheckResult`` in the module of its part of the
-book. It defines ``trials()``, a function that calls the student's ``fn`` and raises
-:class:`Hint` (through :func:`expect`) at the first thing that is wrong, and hands it to
-:func:`run_check`, which prints the one-line verdict and returns a :class:`CheckResult`.
+A check is a function ``check_<name>(fn) -> CheckResult`` in the module of its chapter,
+``chNN_<topic>.py`` (``appendix_<topic>.py`` for an appendix). It defines ``trials()``, a
+function that calls the student's ``fn`` and raises :class:`Hint` (through :func:`expect`)
+at the first thing that is wrong, and hands it to :func:`run_check`, which prints the
+one-line verdict and returns a :class:`CheckResult`. An investigation check takes a
+measured finding instead of a function and hands its trials to :func:`verdict`.
 
 The probes below make a check strict:
 
 - :func:`forbid` replaces the functions an exercise forbids while the answer runs, so that
-  calling one fails the check with a hint that names it;
+  calling one fails the check with a hint that names it (:func:`public` names a public
+  ``mlh.<name>``);
 - :func:`count_backward` counts the backward passes an answer runs;
 - :func:`grads_of` and :func:`expect_grads` compare gradients (finite, right, and reaching
   the inputs, so that answers computed under ``no_grad`` or on detached tensors fail);
-- :func:`expect_close` compares values with a hint on failure, and :func:`expect_number`
-  compares a reported finding with the check's own measurement (investigation exercises).
+- :func:`expect_close` compares values with a hint on failure; :func:`plain`,
+  :func:`is_number`, :func:`one_number` and :func:`expect_number` read a reported finding
+  as one number and compare it with the check's own measurement (investigation exercises);
+- :func:`two_loss_setup`, :func:`task_losses` and :func:`leaf_grads` build the inputs that
+  checks of several chapters share.
 
 Hints say *what* is wrong (which input, which property), never the solution.
 """
@@ -29,8 +35,9 @@ from types import ModuleType
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..models import MultiHeadNet
 
 __all__ = [
     "CheckResult",
@@ -45,10 +52,15 @@ __all__ = [
     "forbid",
     "gen",
     "grads_of",
-    "package",
+    "is_number",
+    "leaf_grads",
+    "one_number",
+    "plain",
+    "public",
     "run_check",
-    "summed_grad",
+    "task_losses",
     "two_loss_setup",
+    "verdict",
 ]
 
 
@@ -78,13 +90,6 @@ def expect(condition: bool, hint: str) -> None:
     r"""Raise :class:`Hint` with ``hint`` unless ``condition`` holds."""
     if not condition:
         raise Hint(hint)
-
-
-def package() -> ModuleType:
-    r"""The top-level ``multiloss_helpers`` package (imported at call time, after it is built)."""
-    import multiloss_helpers
-
-    return multiloss_helpers
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -124,6 +129,30 @@ def expect_close(
     expect(close(got, want, rtol=rtol, atol=atol), f"{hint}: your value is wrong")
 
 
+def plain(value: Any) -> Any:
+    r"""A one-element tensor as the Python number it holds (``.item()``); anything else as it is."""
+    return value.item() if isinstance(value, Tensor) and value.numel() == 1 else value
+
+
+def is_number(value: Any) -> bool:
+    r"""Whether ``value`` is a real Python number: an ``int`` or a ``float``, not a ``bool``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def one_number(finding: Any, name: str) -> float:
+    r"""``finding`` as a float; :class:`Hint` saying that ``name`` should be one finite number
+    unless it is a real Python number or a one-element tensor holding one.
+
+    Example:
+        >>> one_number(torch.tensor(-27.5), "limit")
+        -27.5
+    """
+    value = plain(finding)
+    expect(is_number(value), f"`{name}` should be one number, got a {type(value).__name__}")
+    expect(math.isfinite(value), f"`{name}` should be a finite number, got {value}")
+    return float(value)
+
+
 def expect_number(
     got: Any, want: float, hint: str, *, rel_tol: float = 0.0, abs_tol: float = 0.0
 ) -> float:
@@ -132,13 +161,14 @@ def expect_number(
 
     For investigation exercises: the learner runs an experiment and reports a number that
     the check compares with its own measurement, within a tolerance the spread supports.
+
+    Example:
+        >>> expect_number(torch.tensor([0.31]), 0.3, "the recall", abs_tol=0.02)
+        0.31...
     """
-    is_number = isinstance(got, (int, float)) and not isinstance(got, bool)
-    expect(
-        is_number or (isinstance(got, Tensor) and got.numel() == 1),
-        f"{hint}: report one number, got {describe(got)}",
-    )
-    value = float(got)
+    number = plain(got)
+    expect(is_number(number), f"{hint}: report one number, got {describe(got)}")
+    value = float(number)
     expect(math.isfinite(value), f"{hint}: your number is not finite ({value})")
     expect(
         math.isclose(value, want, rel_tol=rel_tol, abs_tol=abs_tol),
@@ -214,8 +244,13 @@ def forbid(*targets: tuple[Any, str]) -> Iterator[None]:
     exceptions itself. The originals are restored in every case.
 
     Example:
-        >>> with forbid((F, "mse_loss")):
-        ...     pass
+        >>> import torch.nn.functional as F
+        >>> try:
+        ...     with forbid((F, "mse_loss")):
+        ...         F.mse_loss(torch.zeros(2), torch.ones(2))
+        ... except Hint as hint:
+        ...     print(hint)
+        your function calls `F.mse_loss`, which this exercise does not allow
     """
     called: list[str] = []
     saved = [(owner, name, getattr(owner, name)) for owner, name in targets if hasattr(owner, name)]
@@ -259,10 +294,27 @@ def count_backward(tensors: Sequence[Tensor]) -> Iterator[list[int]]:
         handle.remove()
 
 
+def public(name: str) -> tuple[ModuleType, str]:
+    r"""The :func:`forbid` target for the public function ``mlh.<name>``.
+
+    A student calls ``mlh.<name>``, so the attribute of the package root is what an
+    exercise must replace; this is the one place where the exercises reach the root (it is
+    imported at call time, once it is built).
+
+    Example:
+        >>> owner, name = public("focal_loss")
+        >>> owner.__name__, name
+        ('multiloss_helpers', 'focal_loss')
+    """
+    import multiloss_helpers
+
+    return multiloss_helpers, name
+
+
 def two_loss_setup(seed: int = 0, n: int = 32) -> tuple[nn.Module, dict[str, Tensor]]:
     r"""A two-head model (3-class ``cls``, 1-d ``reg``) and a batch of ``n`` samples for it."""
     g = gen(seed)
-    model = package().MultiHeadNet(6, {"cls": 3, "reg": 1}, hidden=(16, 16), seed=seed)
+    model = MultiHeadNet(6, {"cls": 3, "reg": 1}, hidden=(16, 16), seed=seed)
     batch = {
         "x": torch.randn(n, 6, generator=g),
         "y_cls": torch.randint(3, (n,), generator=g),
@@ -271,13 +323,22 @@ def two_loss_setup(seed: int = 0, n: int = 32) -> tuple[nn.Module, dict[str, Ten
     return model, batch
 
 
-def summed_grad(batch: dict[str, Tensor], seed: int = 0) -> Tensor:
-    r"""The flattened gradient of cross-entropy + MSE on ``batch`` for a fresh setup model."""
-    model, _ = two_loss_setup(seed)
-    out = model(batch["x"])
-    total = F.cross_entropy(out["cls"], batch["y_cls"]) + F.mse_loss(out["reg"], batch["y_reg"])
-    total.backward()
-    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+def task_losses(names: tuple[str, ...], seed: int) -> tuple[dict[str, Tensor], list[Tensor]]:
+    r"""One scalar loss per name, each built from its own leaf (so that each one's graph
+    shows), and the leaves."""
+    g = gen(seed)
+    leaves = [torch.randn(4, generator=g, requires_grad=True) for _ in names]
+    forms = (lambda w: (w**2).sum(), lambda w: 3 * w.sum(), lambda w: w.abs().mean())
+    losses = {name: forms[i % 3](w) for i, (name, w) in enumerate(zip(names, leaves))}
+    return losses, leaves
+
+
+def leaf_grads(
+    losses: dict[str, Tensor], leaves: list[Tensor], weights: dict[str, float]
+) -> list[Tensor]:
+    r"""The gradients of the ``weights``-weighted sum of ``losses`` with respect to ``leaves``."""
+    total = torch.stack([weights[name] * loss for name, loss in losses.items()]).sum()
+    return list(torch.autograd.grad(total, leaves, retain_graph=True))
 
 
 def _report(name: str, passed: bool, message: str) -> CheckResult:
@@ -286,15 +347,15 @@ def _report(name: str, passed: bool, message: str) -> CheckResult:
     return CheckResult(name, passed, message)
 
 
-def run_check(name: str, fn: Any, trials: Callable[[], None], success: str) -> CheckResult:
-    r"""Run ``trials`` on the student's ``fn``, print the verdict and return it.
+def verdict(name: str, trials: Callable[[], None], success: str) -> CheckResult:
+    r"""Run ``trials``, print the one-line verdict and return it.
 
-    ``NotImplementedError`` (an unfinished exercise stub) is let through, so a student
-    notebook stops at the first exercise that is not done yet. Any other exception from
-    the answer becomes a failed result whose message names it.
+    :class:`Hint` becomes a failed result with its hint. ``NotImplementedError`` (an
+    unfinished exercise stub) is let through, so a student notebook stops at the first
+    exercise that is not done yet. Any other exception becomes a failed result whose
+    message names it. Investigation checks, which take a finding rather than a function,
+    call this directly.
     """
-    if not callable(fn):
-        return _report(name, False, f"`{name}` should be a function; got {describe(fn)}")
     try:
         trials()
     except NotImplementedError:
@@ -304,3 +365,11 @@ def run_check(name: str, fn: Any, trials: Callable[[], None], success: str) -> C
     except Exception as error:  # the student's code raised: report it as a hint
         return _report(name, False, f"your function raised {type(error).__name__}: {error}")
     return _report(name, True, success)
+
+
+def run_check(name: str, fn: Any, trials: Callable[[], None], success: str) -> CheckResult:
+    r"""Run ``trials`` on the student's function ``fn`` through :func:`verdict`; a ``fn``
+    that is not callable fails at once."""
+    if not callable(fn):
+        return _report(name, False, f"`{name}` should be a function; got {describe(fn)}")
+    return verdict(name, trials, success)

@@ -281,17 +281,21 @@ def backward_with_shared(
     ``combine(rows)``, added to their ``.grad``.
     """
     saved = [p.grad for p in shared]
+    reached = [False] * len(shared)
     rows = []
     last = len(losses) - 1
     for i, loss in enumerate(losses.unbind()):
         for p in shared:
             p.grad = None
         loss.backward(retain_graph=i < last)
+        reached = [hit or p.grad is not None for hit, p in zip(reached, shared)]
         rows.append(flat_grad(shared))
     direction = combine(torch.stack(rows))
     for p, grad in zip(shared, saved):
         p.grad = grad
     assign_grad(shared, direction, accumulate=True)
-    for p, grad in zip(shared, saved):
-        if not p.requires_grad:  # frozen after construction: no zero .grad for Adam to step
+    for p, grad, hit in zip(shared, saved, reached):
+        # frozen after construction, or reached by no loss: no zero .grad for Adam(W) to
+        # step or decay; the parameter keeps what it had, as after a plain backward()
+        if not p.requires_grad or not hit:
             p.grad = grad

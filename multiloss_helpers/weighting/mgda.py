@@ -272,8 +272,12 @@ class MGDA(Weighting):
         found: list[Tensor] = []
 
         def combine(grads: Tensor) -> Tensor:
-            found.append(min_norm_weights(grads, max_iter=self.max_iter))
-            return found[0].to(grads.dtype) @ grads
+            # float32 inside for half gradients: the weights are not rounded to half
+            # before they combine the rows
+            compute = torch.promote_types(grads.dtype, torch.float32)
+            wide = grads.to(compute)
+            found.append(min_norm_weights(wide, max_iter=self.max_iter))
+            return (found[0] @ wide).to(grads.dtype)
 
         backward_with_shared(losses, self.shared, combine)
         weights = (self.num_tasks * found[0]).to(device=losses.device, dtype=losses.dtype)

@@ -3,6 +3,7 @@ r"""PCGrad, gradient surgery (Yu et al. 2020): the function and the strategy."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -20,7 +21,7 @@ def _as_generator(generator: Any) -> torch.Generator:
         return torch.Generator().manual_seed(0)
     if isinstance(generator, torch.Generator):
         return generator
-    if isinstance(generator, bool) or not isinstance(generator, int):
+    if isinstance(generator, bool) or not isinstance(generator, Integral):  # numpy ints too
         raise TypeError(
             f"`generator` must be a torch.Generator, an int seed or None, got {describe(generator)}"
         )
@@ -50,7 +51,9 @@ def pcgrad(grads: Tensor, *, generator: torch.Generator | int | None = None) -> 
     keeps float32 and float16 gradients of any finite size free of overflow;
     the work is done in float32 (float64 stays float64), the result is returned
     in the input's dtype. The conflict test is a ``min`` rather than an ``if``,
-    so no value goes back to the host.
+    so no value goes back to the host. Every step is out of place, so gradients that
+    carry a graph (``create_graph=True``) can be differentiated through. Non-finite
+    gradients are a ``ValueError`` (checked for CPU tensors, as in :func:`mgda`).
 
     Args:
         grads: ``(T, P)`` per-task gradients, e.g. from :func:`per_loss_grads`.
@@ -72,6 +75,8 @@ def pcgrad(grads: Tensor, *, generator: torch.Generator | int | None = None) -> 
     if not isinstance(grads, Tensor) or grads.dim() != 2 or not grads.is_floating_point():
         raise TypeError(f"`grads` must be a (T, P) floating-point tensor, got {describe(grads)}")
     _check_grad_matrix(grads)
+    if grads.device.type == "cpu" and not bool(torch.isfinite(grads).all()):
+        raise ValueError("`grads` must be finite, got NaN or inf entries")
     gen = _as_generator(generator)
     num_tasks = grads.shape[0]
     # g_i = norm_i * u_i; every projected gradient stays a combination of the unit
@@ -79,15 +84,18 @@ def pcgrad(grads: Tensor, *, generator: torch.Generator | int | None = None) -> 
     unit, norms = _unit_rows(grads)
     cosines = unit @ unit.T
     squared = cosines.diagonal().clamp_min(torch.finfo(cosines.dtype).tiny)  # 0 for a zero row
-    coeffs = torch.diag(norms)
+    basis = torch.eye(num_tasks, dtype=cosines.dtype, device=cosines.device)
+    total = torch.zeros_like(norms)
     for i in range(num_tasks):
         order = torch.randperm(num_tasks, generator=gen, device=gen.device).tolist()
+        row = norms[i] * basis[i]  # out of place throughout: gradients with a graph work
         for j in order:
             if j == i:
                 continue
-            dot = coeffs[i] @ cosines[:, j]  # = g_i' . u_j
-            coeffs[i, j] -= torch.clamp(dot, max=0.0) / squared[j]
-    return (coeffs.sum(dim=0) @ unit).to(grads.dtype)
+            dot = row @ cosines[:, j]  # = g_i' . u_j
+            row = row - (torch.clamp(dot, max=0.0) / squared[j]) * basis[j]
+        total = total + row
+    return (total @ unit).to(grads.dtype)
 
 
 class PCGrad(Weighting):

@@ -31,7 +31,10 @@ class UncertaintyWeighting(Weighting):
     The log-variances are parameters of this module: **give them to the
     optimiser** (``list(model.parameters()) + list(weighting.parameters())``),
     otherwise they stay at 0 and this is a plain sum divided by 2.
-    :meth:`backward` leaves their gradient in ``log_vars.grad``.
+    :meth:`backward` leaves their gradient in ``log_vars.grad``. Half-precision
+    losses are weighted and summed in float32 (the log-variances' gradient
+    :math:`\tfrac12 - \tfrac12 e^{-s_i} L_i` is small near the optimum, and
+    bfloat16 would round it to 0); the total comes back in the losses' dtype.
 
     :attr:`weights` follows the protocol of :class:`Weighting`: the multipliers
     :math:`\tfrac12 e^{-s_i}` rescaled to sum to :math:`T`, that is
@@ -68,8 +71,14 @@ class UncertaintyWeighting(Weighting):
                 f"{self.log_vars.device}: move the weighting with .to(device) before "
                 "building the optimiser"
             )
-        log_vars = self.log_vars.to(losses.dtype)
-        return (0.5 * torch.exp(-log_vars) * losses + 0.5 * log_vars).sum()
+        # low precision in, float32 inside (a bfloat16 total rounds the log-variances'
+        # gradient 0.5 - 0.5 e^{-s} L to 0 near the optimum), the losses' dtype out
+        compute = torch.promote_types(
+            torch.promote_types(losses.dtype, self.log_vars.dtype), torch.float32
+        )
+        log_vars = self.log_vars.to(compute)
+        total = (0.5 * torch.exp(-log_vars) * losses.to(compute) + 0.5 * log_vars).sum()
+        return total.to(losses.dtype)
 
     def backward(self, losses: Tensor) -> Tensor:
         """Backpropagate :meth:`forward`'s total (the log-variances get gradients too)."""

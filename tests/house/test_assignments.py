@@ -1,0 +1,161 @@
+"""`make assignments`: student notebooks contain no solution and stop at the first stub."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbclient
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_assignments = _load("make_assignments")
+nbgrader_cells = _load("nbgrader_cells")
+
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def _cells(path):
+    return json.loads(Path(path).read_text())["cells"]
+
+
+def _source(cell):
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _marked_lines(source):
+    """The non-blank lines between the solution markers of one cell."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if line.strip() == make_assignments.BEGIN:
+            inside = True
+        elif line.strip() == make_assignments.END:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def _solution_cells(cells):
+    return [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("assignments")
+    counts = make_assignments.make_assignments(ROOT / "book", out)
+    assert counts and all(n >= 2 for n in counts.values()), counts
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_chapter_has_exercises_checks_and_hidden_solutions(path):
+    cells = _cells(path)
+    text = "\n".join(_source(c) for c in cells)
+    assert len(re.findall(r"```\{exercise\}", text)) >= 2
+    assert text.count("{solution-start}") == text.count("{solution-end}") >= 2
+    solution_cells = _solution_cells(cells)
+    assert len(solution_cells) >= 2
+    for cell in solution_cells:
+        assert make_assignments.BEGIN in _source(cell) and make_assignments.END in _source(cell)
+    assert len(re.findall(r"mlh\.exercises\.check_\w+\(", text)) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_student_notebooks_contain_no_solution_line(path, student_dir):
+    originals = _solution_cells(_cells(path))
+    students = _solution_cells(_cells(student_dir / path.name))
+    assert len(students) == len(originals) >= 2
+    for original, student in zip(originals, students):
+        student_lines = {line.strip() for line in _source(student).splitlines()}
+        leaked = [line for line in _marked_lines(_source(original)) if line in student_lines]
+        assert not leaked, f"{path.name}: solution lines left in the student copy: {leaked}"
+        assert make_assignments.STUB_LINES[1] in _source(student)
+    text = (student_dir / path.name).read_text()
+    assert make_assignments.BEGIN not in text and "{solution-start}" not in text
+    assert "{exercise}" not in text and "### Exercise 1: " in text
+    nb = json.loads(text)
+    assert all(c.get("outputs", []) == [] for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_scaffolding_around_the_markers_stays():
+    source = (
+        'def f(x):\n    """Doc."""\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n'
+    )
+    assert make_assignments.strip_solutions(source) == (
+        'def f(x):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError()'
+    )
+    with pytest.raises(ValueError, match="without a matching END"):
+        make_assignments.strip_solutions("### BEGIN SOLUTION\nx = 1\n")
+
+
+def test_a_student_notebook_stops_at_the_first_stub(student_dir):
+    nb = nbformat.read(student_dir / "01_builtin_losses.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "book")}}
+    )
+    with pytest.raises(nbclient.exceptions.CellExecutionError, match="NotImplementedError"):
+        client.execute()
+    errors = [
+        (cell, output["ename"])
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    unexpected = [
+        (c.source[:40], e)
+        for c, e in errors
+        if "raises-exception" not in c.metadata.get("tags", []) and e != "NotImplementedError"
+    ]
+    assert not unexpected, unexpected
+    stub_cell, name = errors[-1]
+    assert name == "NotImplementedError"
+    assert "mlh.exercises.check_mean_squared_error" in stub_cell.source
+
+
+def test_an_exercise_directive_becomes_plain_markdown():
+    source = (
+        "Intro.\n\n```{exercise}\n:label: ex-1\n:class: x\n\n**Title** (easy, 5 minutes)\n\n"
+        "Text with code:\n\n```python\nx = 1\n```\n\nMore text.\n```\nAfter."
+    )
+    assert make_assignments.exercise_markdown(source, 2) == (
+        "Intro.\n\n### Exercise 2: Title (easy, 5 minutes)\n\nText with code:\n\n"
+        "```python\nx = 1\n```\n\nMore text.\nAfter."
+    )
+    assert make_assignments.exercise_markdown("No exercise.", 1) == "No exercise."
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nbgrader_metadata_script_is_idempotent_and_complete(path, tmp_path):
+    copy = tmp_path / path.name
+    copy.write_text(path.read_text())
+    totals = nbgrader_cells.process_file(copy)
+    first = copy.read_text()
+    assert nbgrader_cells.process_file(copy) == totals and copy.read_text() == first
+    nb = nbformat.read(copy, as_version=4)
+    nbformat.validate(nb)
+    ids = [c.id for c in nb.cells]
+    assert len(set(ids)) == len(ids)
+    graded = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(graded) >= 2 and len(answers) >= 2 and len(totals) >= 2
+    assert all(g["points"] in (1, 2, 3) and g["locked"] for g in graded)
+    assert all("solution" in c.metadata.tags and c.id.endswith("-answer") for c in answers)
+    grade_ids = [c.metadata.nbgrader["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(set(grade_ids)) == len(grade_ids)
+    marked = [c for c in nb.cells if make_assignments.BEGIN in c.source]
+    assert all(c.metadata.get("nbgrader", {}).get("solution") for c in marked)

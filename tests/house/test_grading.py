@@ -1,0 +1,188 @@
+"""nbgrader end to end: generate, a simulated student, autograde, scores (`make test-grading`).
+
+The real nbgrader 0.9.6 pipeline runs in a temporary course directory on two chapters. Their
+notebooks are prepared as an instructor would, with scripts/make_assignments.py
+--nbgrader-source (which applies scripts/nbgrader_cells.py), so this works before the
+metadata is written into book/. A student answers the first exercise of each chapter with
+the book's solution and leaves the second untouched: autograde must give exactly the first
+exercise's points. The release must equal the student copies of `make assignments`, cell for
+cell, and a book notebook with only scripts/nbgrader_cells.py applied must go through
+`nbgrader generate_assignment` with default settings without leaking a solution line.
+
+The chapters are cut to their set-up cells and their exercise cells (the check cells need
+nothing else), so the test takes seconds rather than minutes on a busy machine;
+MLH_GRADING_FULL=1 grades the whole chapters. It runs only with MLH_TEST_GRADING=1 (set by
+`make test-grading`, which installs requirements-grading.txt).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+if os.environ.get("MLH_TEST_GRADING") != "1":
+    pytest.skip("nbgrader pipeline: run `make test-grading`", allow_module_level=True)
+pytest.importorskip("nbgrader")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAPTERS = ("01_builtin_losses", "03_summing_losses")
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_assignments = _load("make_assignments")
+nbgrader_cells = _load("nbgrader_cells")
+
+
+def _source(cell):
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _nbgrader(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _cut(notebook):
+    """The set-up cells (first two code cells), the markdown, and every exercise cell."""
+    if os.environ.get("MLH_GRADING_FULL") == "1":
+        return notebook
+    import nbformat
+
+    nb = nbformat.reads(json.dumps(notebook), as_version=4)
+    roles = nbgrader_cells._exercise_roles(nb.cells)
+    code_seen, keep = 0, []
+    for cell, role in zip(notebook["cells"], roles):
+        if cell["cell_type"] == "code":
+            code_seen += 1
+        if cell["cell_type"] == "markdown" or code_seen <= 2 or role is not None:
+            keep.append(cell)
+    return {**notebook, "cells": keep}
+
+
+def _run(args, cwd):
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _solution_lines(cell):
+    lines, inside = [], False
+    for line in _source(cell).splitlines():
+        if line.strip() == make_assignments.BEGIN:
+            inside = True
+        elif line.strip() == make_assignments.END:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def _assert_no_solution(released, original):
+    """No line of a solution region is left in the released answer cell of the same id."""
+    answers = {
+        _nbgrader(c)["grade_id"]: c for c in original["cells"] if _nbgrader(c).get("solution")
+    }
+    assert len(answers) >= 2
+    for cell in released["cells"]:
+        grade_id = _nbgrader(cell).get("grade_id")
+        if grade_id in answers:
+            text = {line.strip() for line in _source(cell).splitlines()}
+            leaked = [line for line in _solution_lines(answers.pop(grade_id)) if line in text]
+            assert not leaked, leaked
+    assert not answers, f"answer cells missing from the release: {sorted(answers)}"
+    assert make_assignments.BEGIN not in json.dumps(released)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course directory with assignment ps1 (two chapters) generated and autograded."""
+    root = tmp_path_factory.mktemp("course")
+    (root / "source" / "ps1").mkdir(parents=True)
+    sources, points = {}, {}
+    for name in CHAPTERS:
+        book = _cut(json.loads((ROOT / "book" / f"{name}.ipynb").read_text()))
+        source = make_assignments.nbgrader_source(book)
+        (root / "source" / "ps1" / f"{name}.ipynb").write_text(json.dumps(source, indent=1))
+        sources[name] = (book, source)
+        points[name] = [
+            _nbgrader(c)["points"] for c in source["cells"] if _nbgrader(c).get("grade")
+        ]
+    _run(["generate_assignment", "ps1"], root)
+    submitted = root / "submitted" / "alice" / "ps1"
+    submitted.mkdir(parents=True)
+    for name, (_, source) in sources.items():
+        released = json.loads((root / "release" / "ps1" / f"{name}.ipynb").read_text())
+        answers = [c for c in source["cells"] if _nbgrader(c).get("solution")]
+        right = answers[0]
+        for cell in released["cells"]:
+            if _nbgrader(cell).get("grade_id") == _nbgrader(right)["grade_id"]:
+                lines = _source(right).splitlines()
+                cell["source"] = "\n".join(line for line in lines if "SOLUTION" not in line)
+        (submitted / f"{name}.ipynb").write_text(json.dumps(released, indent=1))
+    _run(["autograde", "ps1", "--ExecutePreprocessor.timeout=600"], root)
+    return root, sources, points
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_release_equals_the_student_copy_and_has_no_solution(course, name):
+    root, sources, _ = course
+    book, source = sources[name]
+    released = json.loads((root / "release" / "ps1" / f"{name}.ipynb").read_text())
+    student, stubbed = make_assignments.student_notebook(book)
+    assert stubbed >= 2
+    assert [(c["cell_type"], _source(c)) for c in released["cells"]] == [
+        (c["cell_type"], _source(c)) for c in student["cells"]
+    ]
+    _assert_no_solution(released, source)
+    text = json.dumps(released)
+    assert "{solution-start}" not in text and "{exercise}" not in text
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_one_right_answer_and_one_stub_score_the_first_exercise(course, name):
+    from nbgrader.api import Gradebook
+
+    root, _, points = course
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(name, "ps1", "alice")
+        score, max_score = notebook.score, notebook.max_score
+    assert len(points[name]) >= 2
+    assert max_score == sum(points[name])
+    assert score == points[name][0], (score, max_score)
+
+
+def test_book_notebooks_with_metadata_generate_with_default_settings(tmp_path):
+    """The book's own notebooks (gates kept) once scripts/nbgrader_cells.py has run."""
+    (tmp_path / "source" / "raw").mkdir(parents=True)
+    name = CHAPTERS[0]
+    target = tmp_path / "source" / "raw" / f"{name}.ipynb"
+    target.write_text((ROOT / "book" / f"{name}.ipynb").read_text())
+    nbgrader_cells.process_file(target)
+    _run(["generate_assignment", "raw"], tmp_path)
+    released = json.loads((tmp_path / "release" / "raw" / f"{name}.ipynb").read_text())
+    _assert_no_solution(released, json.loads(target.read_text()))
+    assert make_assignments.BEGIN not in json.dumps(released)
