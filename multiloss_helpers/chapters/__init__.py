@@ -8,6 +8,13 @@ Reach them as ``mlh.chapters.<name>``.
 
 from __future__ import annotations
 
+from . import ddp_unused  # chapter 11's worker without find_unused_parameters
 from .setups import IMBALANCE_PROBLEMS, imbalance_split, multitask_splits, two_head_net
 
-__all__ = ["IMBALANCE_PROBLEMS", "imbalance_split", "multitask_splits", "two_head_net"]
+__all__ = [
+    "IMBALANCE_PROBLEMS",
+    "ddp_unused",
+    "imbalance_split",
+    "multitask_splits",
+    "two_head_net",
+]
