@@ -13,4 +13,9 @@ from __future__ import annotations
 from . import ch11_workers as ch11_workers  # a submodule: mlh.chapters.ch11_workers
 from .setups import IMBALANCE_PROBLEMS, imbalance_split, multitask_splits, two_head_net
 
-__all__ = ["IMBALANCE_PROBLEMS", "imbalance_split", "multitask_splits", "two_head_net"]
+__all__ = [
+    "IMBALANCE_PROBLEMS",
+    "imbalance_split",
+    "multitask_splits",
+    "two_head_net",
+]

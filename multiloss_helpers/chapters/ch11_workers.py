@@ -12,6 +12,7 @@ also re-exports these names (``mlh.distributed.ddp_summed_loss_worker`` works).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from .._validation import check_int, check_seed
 from ..data import make_multitask_data
 from ..distributed import ddp_mean
 from ..grads import flat_grad
@@ -26,6 +28,7 @@ from ..models import MultiHeadNet
 
 __all__ = [
     "ddp_accumulation_worker",
+    "ddp_no_sync_default_worker",
     "ddp_no_sync_losses_worker",
     "ddp_separate_backward_worker",
     "ddp_silent_desync_worker",
@@ -33,6 +36,7 @@ __all__ = [
     "ddp_weighted_loss_worker",
     "single_process_gradients",
     "single_process_weighted_gradients",
+    "three_losses",
 ]
 
 
@@ -44,16 +48,6 @@ def _model_and_data(seed: int, n_samples: int) -> tuple[MultiHeadNet, dict[str, 
 def _two_losses(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     out = model(batch["x"])
     return F.cross_entropy(out["cls"], batch["y_cls"]), F.mse_loss(out["reg"], batch["y_reg"])
-
-
-def _three_losses(model: Any, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-    """The two task losses and an auxiliary L1 term on the regression head."""
-    out = model(batch["x"])
-    return (
-        F.cross_entropy(out["cls"], batch["y_cls"]),
-        F.mse_loss(out["reg"], batch["y_reg"]),
-        0.5 * F.l1_loss(out["reg"], batch["y_reg"]),
-    )
 
 
 def _shard(data: dict[str, torch.Tensor], rank: int, world_size: int) -> dict[str, torch.Tensor]:
@@ -73,7 +67,7 @@ def single_process_gradients(seed: int, n_samples: int, *, aux: bool = False) ->
         torch.Size([1476])
     """
     model, data = _model_and_data(seed, n_samples)
-    losses = _three_losses(model, data) if aux else _two_losses(model, data)
+    losses = three_losses(model, data) if aux else _two_losses(model, data)
     torch.stack(list(losses)).sum().backward()
     return flat_grad(model)
 
@@ -85,7 +79,7 @@ def ddp_summed_loss_worker(
     model, data = _model_and_data(seed, n_samples)
     ddp = DDP(model)
     batch = _shard(data, rank, world_size)
-    losses = _three_losses(ddp, batch) if aux else _two_losses(ddp, batch)
+    losses = three_losses(ddp, batch) if aux else _two_losses(ddp, batch)
     torch.stack(list(losses)).sum().backward()
     return flat_grad(model)
 
@@ -118,7 +112,7 @@ def ddp_silent_desync_worker(rank: int, world_size: int, seed: int, n_samples: i
     """
     model, data = _model_and_data(seed, n_samples)
     ddp = DDP(model)
-    loss_cls, loss_reg, loss_aux = _three_losses(ddp, _shard(data, rank, world_size))
+    loss_cls, loss_reg, loss_aux = three_losses(ddp, _shard(data, rank, world_size))
     (loss_cls + loss_reg).backward(retain_graph=True)
     loss_aux.backward()
     return flat_grad(model)
@@ -137,9 +131,9 @@ def ddp_no_sync_losses_worker(rank: int, world_size: int, seed: int, n_samples: 
     for i in range(3):
         if i < 2:
             with ddp.no_sync():  # the forward must be inside no_sync too
-                _three_losses(ddp, batch)[i].backward()
+                three_losses(ddp, batch)[i].backward()
         else:
-            _three_losses(ddp, batch)[i].backward()
+            three_losses(ddp, batch)[i].backward()
     return flat_grad(model)
 
 
@@ -237,3 +231,69 @@ def ddp_weighted_loss_worker(
         loss = mean
     loss.backward()
     return flat_grad(model)
+
+
+def three_losses(model: torch.nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Cross-entropy, MSE, and an auxiliary :math:`0.5\,\mathrm{L1}` term on the regression head.
+
+    The losses of :func:`single_process_gradients` with
+    ``aux=True``, whose sum is the reference gradient.
+
+    Args:
+        model (nn.Module): returns ``{"cls": (N, C) logits, "reg": (N, 1)}``.
+        batch (dict): ``"x"``, ``"y_cls"`` and ``"y_reg"``, as made by
+            :func:`multiloss_helpers.make_multitask_data`.
+
+    Returns:
+        The three scalar losses, in that order.
+
+    Example:
+        >>> data = make_multitask_data(8, n_features=8, seed=0)
+        >>> net = MultiHeadNet(8, {"cls": 3, "reg": 1}, hidden=(32, 32), seed=0)
+        >>> [tuple(loss.shape) for loss in three_losses(net, data)]
+        [(), (), ()]
+    """
+    out = model(batch["x"])
+    return (
+        F.cross_entropy(out["cls"], batch["y_cls"]),
+        F.mse_loss(out["reg"], batch["y_reg"]),
+        0.5 * F.l1_loss(out["reg"], batch["y_reg"]),
+    )
+
+
+def ddp_no_sync_default_worker(
+    rank: int, world_size: int, seed: int, n_samples: int
+) -> tuple[Tensor, str]:
+    r"""One iteration of ``no_sync`` per loss with DDP's defaults, then the next forward.
+
+    Each of the three losses (:func:`three_losses`) gets its own forward and backward,
+    the first two inside ``no_sync()``. The last one (the L1 term) does not reach the
+    classification head, and without ``find_unused_parameters=True`` DDP waits for that
+    head's gradients forever: the all-reduce of this iteration never runs, and no error is
+    raised until the next forward pass. Run it with :func:`multiloss_helpers.launch`.
+
+    Args:
+        rank (int): this process's rank (given by ``launch``).
+        world_size (int): the number of processes (given by ``launch``).
+        seed (int): seeds the model (hidden layers of 32, 32) and the data.
+        n_samples (int): the full batch, sharded ``rank::world_size``.
+
+    Returns:
+        ``(gradient, outcome)``: this rank's flattened gradient after the first iteration,
+        and ``"no error"`` or the error that the second forward raised, on one line.
+    """
+    seed = check_seed(seed)
+    n_samples = check_int(n_samples, "n_samples", minimum=world_size)
+    model = MultiHeadNet(8, {"cls": 3, "reg": 1}, hidden=(32, 32), seed=seed)
+    data = make_multitask_data(n_samples, n_features=8, seed=seed)
+    batch = {key: value[rank::world_size] for key, value in data.items()}
+    ddp = DDP(model)  # find_unused_parameters=False, the default
+    for i in range(3):
+        with ddp.no_sync() if i < 2 else contextlib.nullcontext():
+            three_losses(ddp, batch)[i].backward()
+    gradient = flat_grad(model)
+    try:
+        ddp(batch["x"])  # the next iteration's forward
+    except RuntimeError as error:
+        return gradient, f"RuntimeError: {' '.join(str(error).split())}"
+    return gradient, "no error"
