@@ -22,6 +22,7 @@ from .data import (
     make_multitask_data,
     train_val_split,
 )
+from .dice import BinaryDiceLoss, DiceCELoss, DiceLoss, binary_dice_loss, dice_loss
 from .distributed import WorkerError, ddp_mean, launch
 from .gan_data import make_ring_data, ring_centres
 from .grads import assert_connected, assign_grad, flat_grad, grad_cosine, per_loss_grads
@@ -69,9 +70,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BatchLoader",
+    "BinaryDiceLoss",
     "BinaryFocalLoss",
     "Callback",
     "DWA",
+    "DiceCELoss",
+    "DiceLoss",
     "DistillationLoss",
     "EqualWeighting",
     "FixedWeighting",
@@ -92,6 +96,7 @@ __all__ = [
     "assert_connected",
     "assign_grad",
     "balanced_accuracy",
+    "binary_dice_loss",
     "binary_focal_loss",
     "book_style",
     "class_weights",
@@ -100,6 +105,7 @@ __all__ = [
     "dann_scale",
     "ddp_mean",
     "default_device",
+    "dice_loss",
     "distillation_loss",
     "evaluate",
     "exercises",
