@@ -28,6 +28,7 @@ from .gan_data import make_ring_data, ring_centres
 from .grads import assert_connected, assign_grad, flat_grad, grad_cosine, per_loss_grads
 from .history import LossHistory
 from .losses import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
+from .masking import masked_mean
 from .metrics import (
     balanced_accuracy,
     confusion_matrix,
@@ -122,6 +123,7 @@ __all__ = [
     "make_imbalanced_data",
     "make_multitask_data",
     "make_ring_data",
+    "masked_mean",
     "mgda",
     "min_norm_weights",
     "pareto_front",

@@ -313,7 +313,13 @@ def _smoothed_gate(dtype):
     return results[0], results[1]
 
 
+def _masked_mean(dtype):
+    mask = torch.tensor([[True, False, True], [True, True, False]])
+    return _with_grads(lambda v: mlh.masked_mean(v.exp(), mask, dim=1), dtype, _randn(2, 3))
+
+
 DTYPE_CASES: dict[str, Callable[[torch.dtype], Any]] = {
+    "masked_mean": _masked_mean,
     "dice_loss": _dice,
     "DiceLoss": _dice_module,
     "binary_dice_loss": _binary_dice,
@@ -795,6 +801,7 @@ def _np_plot_distribution(num: Num) -> Any:
 
 
 NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
+    "masked_mean": lambda num: mlh.masked_mean(_randn(2, 3), _randn(2, 3) > 0, dim=num(1)),
     "dice_loss": lambda num: mlh.dice_loss(
         _randn(2, 3, 2, 2), SEGMENT, smooth=num(0.5), ignore_index=num(255)
     ),
