@@ -22,6 +22,7 @@ from .data import (
     make_multitask_data,
     train_val_split,
 )
+from .datasets import load_penguins
 from .dice import BinaryDiceLoss, DiceCELoss, DiceLoss, binary_dice_loss, dice_loss
 from .distributed import WorkerError, ddp_mean, launch
 from .gan_data import make_ring_data, ring_centres
@@ -119,6 +120,7 @@ __all__ = [
     "l1_penalty",
     "l2_penalty",
     "launch",
+    "load_penguins",
     "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",

@@ -55,6 +55,7 @@ NOT_TENSOR = {
     "make_multitask_data": "makes data from numbers and a seed",
     "make_ring_data": "makes data from numbers and a seed",
     "plot_history": "plots a LossHistory",
+    "load_penguins": "reads a CSV file into tensors; takes two bools",
 }
 PUBLIC = set(mlh.__all__)
 TENSOR_API = PUBLIC - set(NOT_TENSOR)
@@ -925,6 +926,7 @@ NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
 }
 NO_NUMBER = "has no numeric hyperparameter"
 NUMPY_EXCLUDED = {
+    "load_penguins": "two bools, no number",
     "__version__": "a string",
     "exercises": "the chapters' exercise checks, tested in their own files",
     "Callback": "a base class with no arguments",
