@@ -37,6 +37,7 @@ from .metrics import (
     per_class_recall,
     precision_recall_curve,
 )
+from .mixing import TaskMixer
 from .models import MultiHeadNet, default_device
 from .objectives import plot_pareto_front
 from .plotting import (
@@ -91,6 +92,7 @@ __all__ = [
     "MultiTaskLoss",
     "PCGrad",
     "SmoothedGate",
+    "TaskMixer",
     "UncertaintyWeighting",
     "Weighting",
     "WorkerError",

@@ -56,6 +56,7 @@ NOT_TENSOR = {
     "make_ring_data": "makes data from numbers and a seed",
     "plot_history": "plots a LossHistory",
     "load_penguins": "reads a CSV file into tensors; takes two bools",
+    "TaskMixer": "mixes loaders; passes their batches through",
 }
 PUBLIC = set(mlh.__all__)
 TENSOR_API = PUBLIC - set(NOT_TENSOR)
@@ -801,7 +802,18 @@ def _np_plot_distribution(num: Num) -> Any:
     return len(mlh.plot_loss_distribution(torch.arange(10.0), bins=num(4)).patches)
 
 
+MIXED = {"a": list(range(6)), "b": list(range(10, 12))}
 NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
+    "TaskMixer": lambda num: list(
+        mlh.TaskMixer(
+            MIXED,
+            strategy="temperature",
+            temperature=num(2.5),
+            steps_per_epoch=num(20),
+            seed=num(3),
+            sizes={"a": num(3.0), "b": num(1)},
+        )
+    ),
     "masked_mean": lambda num: mlh.masked_mean(_randn(2, 3), _randn(2, 3) > 0, dim=num(1)),
     "dice_loss": lambda num: mlh.dice_loss(
         _randn(2, 3, 2, 2), SEGMENT, smooth=num(0.5), ignore_index=num(255)
@@ -1006,6 +1018,10 @@ def _seed_fit(seed: Any) -> Any:
 
 
 SEED_CASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "TaskMixer": (
+        "seed",
+        lambda s: list(mlh.TaskMixer(MIXED, strategy="proportional", steps_per_epoch=40, seed=s)),
+    ),
     "BatchLoader": ("seed", lambda s: [b["x"] for b in mlh.BatchLoader(DATA, 8, seed=s)]),
     "MultiHeadNet": (
         "seed",
