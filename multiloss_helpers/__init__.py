@@ -22,6 +22,7 @@ from .data import (
     make_multitask_data,
     train_val_split,
 )
+from .constraints import Constraints
 from .datasets import load_penguins
 from .dice import BinaryDiceLoss, DiceCELoss, DiceLoss, binary_dice_loss, dice_loss
 from .distributed import WorkerError, ddp_mean, launch
@@ -76,6 +77,7 @@ __all__ = [
     "BinaryDiceLoss",
     "BinaryFocalLoss",
     "Callback",
+    "Constraints",
     "DWA",
     "DiceCELoss",
     "DiceLoss",

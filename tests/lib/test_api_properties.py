@@ -348,6 +348,7 @@ DTYPE_CASES: dict[str, Callable[[torch.dtype], Any]] = {
     "grad_cosine": _matrix_fn(mlh.grad_cosine),
     "UncertaintyWeighting": _uncertainty,
     "EqualWeighting": _weights_strategy(lambda: mlh.EqualWeighting(2)),
+    "Constraints": _weights_strategy(lambda: mlh.Constraints([0.5], damping=2.0, init=1.0)),
     "FixedWeighting": _weights_strategy(lambda: mlh.FixedWeighting([0.3, 2.0])),
     "MGDA": _surgery_strategy(lambda shared: mlh.MGDA(3, shared=shared)),
     "PCGrad": _surgery_strategy(lambda shared: mlh.PCGrad(3, shared=shared)),
@@ -853,6 +854,9 @@ NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
         mlh.DWA(num(2), temperature=num(1.5)).step(torch.tensor(v)) for v in ([1.0, 2.0],)
     ],
     "EqualWeighting": lambda num: _drive(mlh.EqualWeighting(num(2)), _shared()),
+    "Constraints": lambda num: _drive(
+        mlh.Constraints([num(0.5)], lr=num(0.1), damping=num(2), init=num(1.0)), _shared()
+    ),
     "FixedWeighting": lambda num: _drive(mlh.FixedWeighting([num(0.5), num(3)]), _shared()),
     "UncertaintyWeighting": lambda num: mlh.UncertaintyWeighting(num(2))(torch.tensor([1.0, 2.0])),
     "Weighting": lambda num: mlh.Weighting(num(2)).num_tasks,
