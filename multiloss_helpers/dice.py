@@ -329,7 +329,7 @@ def dice_loss(
         reduction: ``"mean"``, ``"sum"`` or ``"none"``. Default: ``"mean"``.
 
     Returns:
-        The loss, in the logits' dtype: a scalar, or ``(N, C)`` / ``(C,)`` for ``"none"``.
+        The loss in the logits' dtype; a scalar, or ``(N, C)`` / ``(C,)`` for ``"none"``.
 
     Example:
         >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]]).unsqueeze(-1)  # (1, 2, 2, 1)
@@ -459,7 +459,7 @@ def binary_dice_loss(
         reduction: ``"mean"``, ``"sum"`` or ``"none"``. Default: ``"mean"``.
 
     Returns:
-        The loss in the logits' dtype: a scalar, or ``(N, C)`` / ``(C,)`` for ``"none"``.
+        The loss in the logits' dtype; a scalar, or ``(N, C)`` / ``(C,)`` for ``"none"``.
 
     Example:
         >>> logits = torch.tensor([[[[5.0, -5.0, -5.0]]]])  # (1, 1, 1, 3)

@@ -155,7 +155,7 @@ class TaskMixer:
 
     @property
     def probabilities(self) -> dict[str, float]:
-        """The probability of each task at a step (round robin: its share of the turns)."""
+        """The probability of each task at a step; under round robin, its share of the turns."""
         names = list(self.loaders)
         if self.strategy == "round_robin":
             return {name: 1 / len(names) for name in names}
