@@ -15,6 +15,7 @@ from . import chapters, exercises
 from .class_balance import class_weights, sample_weights
 from .combine import LossResult, MultiTaskLoss
 from .composite import DistillationLoss, distillation_loss, gaussian_kl
+from .constraints import Constraints
 from .data import (
     BatchLoader,
     make_domain_data,
@@ -22,7 +23,6 @@ from .data import (
     make_multitask_data,
     train_val_split,
 )
-from .constraints import Constraints
 from .datasets import load_penguins
 from .dice import BinaryDiceLoss, DiceCELoss, DiceLoss, binary_dice_loss, dice_loss
 from .distributed import WorkerError, ddp_mean, launch
