@@ -57,6 +57,8 @@ class TaskMixer:
     every loader's position carries over from one mixer epoch to the next. Under
     round robin a small task therefore repeats its batches more often than a large one.
 
+    With :func:`fit`, ``loss_fn(model, item)`` receives the pair: ``task, batch = item``.
+
     Seeding: the task order of each epoch is drawn from the mixer's own
     ``torch.Generator``, made from ``seed``; iterating again continues that generator, so
     a seeded mixer over seeded loaders gives the same sequence on every run. The

@@ -144,3 +144,27 @@ def test_an_empty_loader_among_others_is_refused_when_its_turn_comes():
     mixer = mlh.TaskMixer({"a": [1, 2], "b": []})
     with pytest.raises(ValueError, match=r"`loaders\['b'\]` yields no batch"):
         list(mixer)
+
+
+def test_fit_takes_a_mixer_whose_batches_are_task_name_and_batch():
+    data = mlh.make_multitask_data(48, n_features=4, seed=0)
+    net = mlh.MultiHeadNet(4, {"cls": 3, "reg": 1}, hidden=(8,), seed=0)
+    loaders = {
+        "cls": mlh.BatchLoader(data, 8, seed=0),
+        "reg": mlh.BatchLoader(data, 16, seed=1),
+    }
+    mixer = mlh.TaskMixer(loaders, strategy="proportional", seed=0)
+    seen = Counter()
+
+    def loss_fn(model, item):
+        task, batch = item
+        seen[task] += 1
+        out = model(batch["x"])[task]
+        if task == "cls":
+            return torch.nn.functional.cross_entropy(out, batch["y_cls"])
+        return torch.nn.functional.mse_loss(out, batch["y_reg"])
+
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    history = mlh.fit(net, loss_fn, mixer, optimizer, epochs=2, progress=False)
+    assert len(history.steps("total")) == 2 * len(mixer) == 2 * (6 + 3)
+    assert seen["cls"] > seen["reg"] > 0
