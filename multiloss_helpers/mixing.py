@@ -61,8 +61,9 @@ class TaskMixer:
 
     Seeding: the task order of each epoch is drawn from the mixer's own
     ``torch.Generator``, made from ``seed``; iterating again continues that generator, so
-    a seeded mixer over seeded loaders gives the same sequence on every run. The
-    loaders' own shuffling is theirs.
+    a fresh seeded mixer over fresh seeded loaders gives the same sequence on every run.
+    The loaders' own shuffling is theirs; ``fit(seed=...)`` restarts the mixer's
+    generator from its seed, but not the loaders' generators or their positions.
 
     Args:
         loaders: a mapping of task name to an iterable of batches (a
