@@ -192,50 +192,59 @@ def _soft_dice_input_grad(
     return out.scatter_add(1, labels.unsqueeze(1), (p_target * a_target).unsqueeze(1))
 
 
+def _soft_dice_sums(
+    x: Tensor, labels: Tensor, valid: Tensor | None, smooth: float, per_image: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The masked probabilities, each pixel's probability of its class, I and P + T + s."""
+    prob = torch.softmax(x, dim=1)
+    counted = None
+    if valid is not None:
+        counted = valid.to(prob.dtype)
+        prob = prob * counted.unsqueeze(1)
+    intersection, target_sum, p_target = _class_sums(prob, labels, counted)
+    pred_sum = prob.sum(2)
+    if not per_image:
+        intersection, pred_sum, target_sum = (
+            intersection.sum(0),
+            pred_sum.sum(0),
+            target_sum.sum(0),
+        )
+    return prob, p_target, intersection, pred_sum + target_sum + smooth
+
+
 class _SoftDiceFunction(torch.autograd.Function):
     """Unreduced soft Dice of ``(N, C, P)`` logits, its gradient written out.
 
     Autograd through softmax, gather and scatter_add stores and revisits more than the
     analytic gradient needs; this one pass is what keeps ``dice_loss`` at or below MONAI's
-    one-hot form in time (benchmarks/dice.py). A backward that is to be differentiated
-    again (``create_graph=True``) rebuilds the same gradient from the saved logits in
-    differentiable operations.
+    one-hot form in time (benchmarks/dice.py). Ignored pixels (``valid`` false) have their
+    probabilities set to 0, which also zeroes their gradient in the formula. A backward
+    that is to be differentiated again (``create_graph=True``) rebuilds the same gradient
+    from the saved logits in differentiable operations.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, labels: Tensor, smooth: float, per_image: bool) -> Tensor:
-        prob = torch.softmax(x, dim=1)
-        intersection, target_sum, p_target = _class_sums(prob, labels, None)
-        pred_sum = prob.sum(2)
-        if not per_image:
-            intersection, pred_sum, target_sum = (
-                intersection.sum(0),
-                pred_sum.sum(0),
-                target_sum.sum(0),
-            )
-        denominator = pred_sum + target_sum + smooth
-        ctx.save_for_backward(x, labels, prob, p_target, intersection, denominator)
+    def forward(
+        ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, smooth: float, per_image: bool
+    ) -> Tensor:
+        prob, p_target, intersection, denominator = _soft_dice_sums(
+            x, labels, valid, smooth, per_image
+        )
+        ctx.save_for_backward(x, labels, valid, prob, p_target, intersection, denominator)
         ctx.smooth, ctx.per_image = smooth, per_image
         return 1 - (2 * intersection + smooth) / denominator
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None, None]:
-        x, labels, prob, p_target, intersection, denominator = ctx.saved_tensors
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None, None, None]:
+        x, labels, valid, prob, p_target, intersection, denominator = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: rebuild the sums from x with a graph
-            prob = torch.softmax(x, dim=1)
-            intersection, target_sum, _ = _class_sums(prob, labels, None)
-            pred_sum = prob.sum(2)
-            if not ctx.per_image:
-                intersection, pred_sum, target_sum = (
-                    intersection.sum(0),
-                    pred_sum.sum(0),
-                    target_sum.sum(0),
-                )
-            denominator = pred_sum + target_sum + ctx.smooth
+            prob, _, intersection, denominator = _soft_dice_sums(
+                x, labels, valid, ctx.smooth, ctx.per_image
+            )
             grad_x = _soft_dice_input_grad(
                 prob, labels, intersection, denominator, grad, ctx.smooth
             )
-            return grad_x, None, None, None
+            return grad_x, None, None, None, None
         # the same arithmetic as _soft_dice_input_grad, in place on one (N, C, P) buffer
         a = -2 * grad / denominator
         b = grad * (2 * intersection + ctx.smooth) / denominator.square()
@@ -245,7 +254,8 @@ class _SoftDiceFunction(torch.autograd.Function):
         on_target = p_target * a.gather(1, labels)
         r = torch.bmm(b.unsqueeze(1), prob).squeeze(1).add_(on_target)
         grad_x = torch.sub(b.unsqueeze(2), r.unsqueeze(1)).mul_(prob)
-        return grad_x.scatter_add_(1, index, on_target.unsqueeze(1)), None, None, None
+        grad_x.scatter_add_(1, index, on_target.unsqueeze(1))
+        return grad_x, None, None, None, None
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -386,16 +396,13 @@ def _dice(
     batch = logits.shape[0]
     x = logits.to(dtype).reshape(batch, num_classes, -1)
     labels = target.reshape(batch, -1).long()
-    if ignore_index is None:
-        loss = _SoftDiceFunction.apply(x, labels, smooth, per_image)
-    else:
+    valid = None
+    if ignore_index is not None:
         valid = labels != ignore_index
         # where() before the softmax: NaN or inf logits of an ignored pixel reach nothing
         x = x.masked_fill(~valid.unsqueeze(1), 0.0)
         labels = labels.masked_fill(~valid, 0)
-        prob = torch.softmax(x, dim=1) * valid.unsqueeze(1).to(dtype)
-        intersection, target_sum, _ = _class_sums(prob, labels, valid.to(dtype))
-        loss = _dice_from_sums(intersection, prob.sum(2), target_sum, smooth, per_image)
+    loss = _SoftDiceFunction.apply(x, labels, valid, smooth, per_image)
     if weight is not None:
         loss = loss * weight.to(dtype)
     if not include_background:
