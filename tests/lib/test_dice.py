@@ -196,6 +196,22 @@ def test_an_absent_class_that_is_not_predicted_gives_zero_not_nan():
     torch.testing.assert_close(loss[:, keep], without)
 
 
+def test_binary_minus_inf_logits_are_a_certain_empty_mask():
+    # channel 1 is empty in the target and masked with -inf: exactly 0, no gradient
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, 2, 3, 3, generator=gen, dtype=torch.float64)
+    logits[:, 1] = -INF
+    target = torch.rand(2, 2, 3, 3, generator=gen, dtype=torch.float64) < 0.5
+    target[:, 1] = False
+    x = logits.clone().requires_grad_(True)
+    loss = mlh.binary_dice_loss(x, target, reduction="none")
+    assert torch.equal(loss[:, 1], torch.zeros(2, dtype=loss.dtype))
+    (grad,) = torch.autograd.grad(loss.sum(), x)
+    assert torch.isfinite(grad).all() and (grad[:, 1] == 0).all()
+    alone = mlh.binary_dice_loss(logits[:, :1], target[:, :1], reduction="none")
+    torch.testing.assert_close(loss[:, :1], alone)
+
+
 def test_an_absent_class_with_moderate_logits_is_stuck_at_one():
     logits, target = _case((8, 8))
     target[target == 3] = 0
