@@ -83,9 +83,10 @@ def load_penguins(*, standardize: bool = True, keep_unmeasured: bool = False) ->
     body mass (g)          4201.7544      801.9545
     =====================  =============  ===========
 
-    The statistics use the whole table (no split is held out of them): the
-    measurements are features, not what a chapter evaluates. ``standardize=False`` gives
-    millimetres and grams; the statistics are then ``raw["x"].double().mean(0)`` and
+    The statistics use the whole table, validation rows included (body mass too, which a
+    chapter may predict): to keep a validation split out of them, take
+    ``standardize=False`` and standardise with the training rows. ``standardize=False``
+    gives millimetres and grams; the statistics above are then ``raw["x"].double().mean(0)`` and
     ``.std(0)`` over the measured rows, and ``x * sigma + mu`` undoes the scaling.
 
     Args:

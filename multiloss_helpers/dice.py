@@ -450,11 +450,10 @@ def binary_dice_loss(
     as in :func:`dice_loss` (the same smoothing, empty masks and batch Dice; see there).
     Targets may be soft, in ``[0, 1]``. One binary mask per image has shape
     ``(N, 1, H, W)``: the sums run over the dimensions after the second, never over the
-    channels. A sigmoid can reach exactly 0, so an empty mask that the model learns to
-    leave empty drives the loss to 0, unlike a softmax class in :func:`dice_loss` at
-    moderate logits. The values equal MONAI's ``DiceLoss(sigmoid=True, smooth_nr=smooth,
-    smooth_dr=smooth, batch=not per_image, reduction=reduction)`` (``"none"`` returns
-    ``(N, C)`` or, for batch Dice, ``(C,)``).
+    channels. An empty mask is stuck near 1 in the same way until the predicted mass
+    :math:`\sum_i p_{n,c,i}` falls to the order of :math:`s`. The values equal MONAI's
+    ``DiceLoss(sigmoid=True, smooth_nr=smooth, smooth_dr=smooth, batch=not per_image,
+    reduction=reduction)`` (``"none"`` returns ``(N, C)`` or, for batch Dice, ``(C,)``).
 
     Args:
         logits: unnormalised scores, shape ``(N, C, d1, ...)``, at least one spatial
