@@ -1,6 +1,6 @@
 # Multiple Losses in PyTorch: every command sets up .venv from requirements.txt first.
 # `make book` builds the executed HTML book; `make test` runs the package tests and
-# executes every notebook once. Both need nothing but Python 3 on the machine.
+# verifies every notebook with nbmake. Both need nothing but Python 3 on the machine.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,6 +14,11 @@ TORCH_PIN   := $(shell sed -n 's/^torch==\([^ #]*\).*/\1/p' requirements.txt)
 # Executed notebooks are cached here (_config.yml: execute_notebooks: cache).
 NB_CACHE    := _build/.jupyter_cache
 NB_CACHE_STAMP := $(NB_CACHE)/.inputs.stamp
+# nbmake executes copies of the notebooks here (it collects nothing under _build/).
+NB_EXEC     := _executed
+NOTEBOOKS   := $(sort $(wildcard book/*.ipynb))
+# Seconds per cell, for nbmake as for the book build: read from _config.yml.
+NB_TIMEOUT  := $(shell sed -n 's/^ *timeout: *\([0-9][0-9]*\).*/\1/p' _config.yml)
 JB_STRICT   := -W -n --keep-going
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
@@ -23,13 +28,13 @@ export PYTHONUNBUFFERED := 1
 
 help:
 	@echo "make book   build the executed HTML book into _build/html"
-	@echo "make test   run the package tests and execute every notebook (strict book build)"
+	@echo "make test   run the package tests and execute every notebook with nbmake"
 	@echo "make lab    open Jupyter Lab on book/"
 	@echo "make bench  print the benchmark ratios"
 	@echo "make bench-busy  time every chapter with one core kept busy"
 	@echo "make lint   ruff check, ruff format --check and mypy"
 	@echo "make dist   build the wheel and sdist into dist/ and run twine check"
-	@echo "make seeds  run every notebook for MLH_SEED=0..9 and list the failures"
+	@echo "make seeds  run every notebook for MLH_SEED=0..19 (SEEDS=...) and list the failures"
 	@echo "make check-site  check the built book at phone width in headless Chromium"
 	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
 	@echo "make test-grading run nbgrader end to end (generate, autograde) on two chapters"
@@ -55,7 +60,7 @@ setup: $(STAMP)
 # The cache of executed notebooks keys on each notebook's code only, so it is emptied
 # whenever the package or the environment changes: a cached output is never stale.
 $(NB_CACHE_STAMP): $(shell find multiloss_helpers -name '*.py') requirements.txt pyproject.toml \
-		scripts/ipython_kernel_config.py
+		scripts/ipython_kernel_config.py scripts/executed_notebooks.py
 	rm -rf $(NB_CACHE)
 	@mkdir -p $(NB_CACHE)
 	@echo "$(NB_SEED)" > $(NB_CACHE)/.seed
@@ -89,18 +94,33 @@ test: test-package test-notebooks
 test-package: $(STAMP) $(DEV_STAMP)
 	$(BIN)/python -m pytest tests multiloss_helpers
 
-# Every notebook is executed once, by the strict book build (a failing cell, a cell over
-# the timeout or a warning fails it); the executed notebooks land in $(NB_CACHE), so a
-# `make book` that follows re-renders without executing anything again.
+# Every notebook is executed once. `make test` runs `pytest --nbmake --overwrite` on copies
+# ($(NB_EXEC)/book/) of the notebooks that $(NB_CACHE) lacks (new, changed, or the cache
+# was emptied above: package, environment, kernel settings or MLH_SEED changed); a failing
+# cell or a cell over the timeout fails it, and --durations=0 prints each notebook's time.
+# scripts/executed_notebooks.py then puts each copy that ran to the end into $(NB_CACHE),
+# as the book build would have, so that `make book` renders it without executing it
+# again. A `make book` alone executes whatever the cache lacks itself: a fresh clone
+# still gets a fully executed book. Rendering stays strict: `make book` (-W -n).
 test-notebooks: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
 	$(nb_cache_for_seed)
-	$(BIN)/jupyter-book build . --all $(JB_STRICT)
+	@mkdir -p $(NB_EXEC)
+	@$(BIN)/python scripts/executed_notebooks.py plan $(NB_CACHE) $(NB_EXEC) $(NOTEBOOKS) \
+	  > $(NB_EXEC)/stale.txt
+	@if [ -s $(NB_EXEC)/stale.txt ]; then status=0; \
+	  echo "nbmake: $$(wc -l < $(NB_EXEC)/stale.txt) notebook(s) to execute"; \
+	  $(BIN)/python -m pytest --nbmake --overwrite --nbmake-timeout=$(NB_TIMEOUT) \
+	    -p no:cacheprovider --durations=0 -q $$(cat $(NB_EXEC)/stale.txt) || status=$$?; \
+	  $(BIN)/python scripts/executed_notebooks.py cache $(NB_CACHE) $(NB_EXEC); exit $$status; \
+	else echo "nbmake: every notebook is already executed for this code and seed"; fi
 	$(BIN)/python scripts/notebook_times.py $(NB_CACHE)
 
-# Every notebook for MLH_SEED=0..9 with nbmake (about ten times `make test-notebooks`;
-# not part of `make test`). Prints the failing notebooks per seed; fails if any.
+# Every notebook for each seed in SEEDS (MLH_SEED=0..19 unless given, e.g.
+# `make seeds SEEDS="20 21"`) with nbmake: about twenty times `make test-notebooks`, so it
+# is not part of `make test`. Prints the failing notebooks per seed; fails if any.
+SEEDS ?= $(shell seq 0 19)
 seeds: $(STAMP)
-	@mkdir -p _build; failed=""; for seed in 0 1 2 3 4 5 6 7 8 9; do \
+	@mkdir -p _build; failed=""; for seed in $(SEEDS); do \
 	  echo "== MLH_SEED=$$seed"; \
 	  MLH_SEED=$$seed $(BIN)/python -m pytest --nbmake --nbmake-timeout=120 -q -rf \
 	    -p no:cacheprovider book > _build/seed-$$seed.log 2>&1 \
@@ -108,7 +128,7 @@ seeds: $(STAMP)
 	  grep -E "^(FAILED|[0-9]+ (passed|failed))" _build/seed-$$seed.log || tail -3 _build/seed-$$seed.log; \
 	done; \
 	if [ -n "$$failed" ]; then echo "seeds with failures:$$failed (logs: _build/seed-N.log)"; exit 1; fi; \
-	echo "every notebook passed for MLH_SEED=0..9"
+	echo "every notebook passed for MLH_SEED in: $(strip $(SEEDS))"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab book
@@ -161,9 +181,10 @@ $(GRADING_STAMP): requirements-grading.txt $(STAMP)
 	@touch $(GRADING_STAMP)
 
 test-grading: $(GRADING_STAMP)
-	MLH_TEST_GRADING=1 $(BIN)/python -m pytest tests/test_grading.py
+	MLH_TEST_GRADING=1 $(BIN)/python -m pytest tests/house/test_grading.py
 
 clean:
-	rm -rf _build dist .pytest_cache .jupyter_cache .mypy_cache .ruff_cache $(VENV) *.egg-info
+	rm -rf _build $(NB_EXEC) dist .pytest_cache .jupyter_cache .mypy_cache .ruff_cache $(VENV) \
+	  *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +

@@ -17,7 +17,7 @@ nbgrader metadata of scripts/nbgrader_cells.py (answer cells, graded check cells
   ``### BEGIN SOLUTION`` to ``### END SOLUTION`` with nbgrader's stub (``# YOUR CODE HERE``
   and ``raise NotImplementedError()``) at the marker's indentation, so the scaffolding around
   them (a signature, a docstring) stays. It is the notebook ``nbgrader generate_assignment``
-  releases from the matching nbgrader source, cell for cell (tests/test_grading.py checks).
+  releases from the matching nbgrader source, cell for cell (tests/house/test_grading.py checks).
 - An *nbgrader source* keeps the solutions between their markers: put it in an nbgrader
   course's ``source/<assignment>/`` and run ``nbgrader generate_assignment <assignment>``.
 """

@@ -1,7 +1,8 @@
 """Print how long each cached notebook took to execute, slowest first.
 
-``python scripts/notebook_times.py _build/.jupyter_cache`` after a book build: the cache
-(MyST-NB's jupyter-cache) records each execution's seconds. Numbers only; no threshold.
+``python scripts/notebook_times.py _build/.jupyter_cache`` after `make test` or a book
+build: the cache (MyST-NB's jupyter-cache) records each execution's seconds, whether nbmake
+(scripts/executed_notebooks.py) or the book build executed it. Numbers only; no threshold.
 """
 
 from __future__ import annotations

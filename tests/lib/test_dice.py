@@ -12,7 +12,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from devices import device_fixture, dtypes_for  # noqa: F401  (the fixture is `device`)
+from helpers.devices import device_fixture, dtypes_for  # noqa: F401  (the fixture is `device`)
 from torch.autograd import gradcheck, gradgradcheck
 
 import multiloss_helpers as mlh

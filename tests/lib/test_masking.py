@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from devices import device_fixture, dtypes_for  # noqa: F401  (the fixture is `device`)
+from helpers.devices import device_fixture, dtypes_for  # noqa: F401  (the fixture is `device`)
 from torch.autograd import gradcheck, gradgradcheck
 
 import multiloss_helpers as mlh

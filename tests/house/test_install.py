@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("torch_index", ROOT / "scripts" / "torch_index.py")
 assert _spec and _spec.loader
 torch_index = importlib.util.module_from_spec(_spec)

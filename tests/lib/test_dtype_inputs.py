@@ -3,6 +3,11 @@
 A sweep over every public function found these inputs either failing deep inside torch,
 or accepted with information silently dropped (the imaginary part, the digits of a
 float64 value, the meaning of a uint8 index); each test pins the fix.
+
+Cross-module on purpose: the file is one sweep over the package's public functions (losses,
+class_balance, grads, combine, schedules, history, weighting, plotting, models), kept
+together so that a new public function is checked against the same list of dtypes; each
+module's own tests live in ``test_<module>.py``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ if os.environ.get("MLH_TEST_GRADING") != "1":
     pytest.skip("nbgrader pipeline: run `make test-grading`", allow_module_level=True)
 pytest.importorskip("nbgrader")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = ("01_builtin_losses", "03_summing_losses")
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import torch
-from devices import device_fixture  # noqa: F401  (the `device` fixture)
+from helpers.devices import device_fixture  # noqa: F401  (the `device` fixture)
 
 import multiloss_helpers as mlh
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
+from pathlib import Path
 
 import pytest
 import torch
-from weighting_properties import all_subclasses, check_properties, make, registered
+from helpers.weighting_properties import all_subclasses, check_properties, make, registered
 
 import multiloss_helpers as mlh
+from multiloss_helpers import weighting
 from multiloss_helpers.weighting import STRATEGIES
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 if torch.backends.mps.is_available():
@@ -26,12 +32,39 @@ def test_shared_properties(cls):
     check_properties(cls)
 
 
+def _import_every_weighting_module() -> None:
+    """Import each module of multiloss_helpers/weighting/, imported by __init__ or not.
+
+    Without this, a strategy module that nothing imports defines no subclass, and the
+    registration check below passes on a half-added strategy when this file runs alone.
+    """
+    for info in pkgutil.iter_modules(weighting.__path__):
+        importlib.import_module(f"{weighting.__name__}.{info.name}")
+
+
+def _registration_gaps(cls: type, api: str) -> list[str]:
+    """The registration steps of CONTRIBUTING.md that ``cls`` is missing."""
+    name, gaps = cls.__name__, []
+    if cls not in registered():
+        gaps.append("STRATEGIES in multiloss_helpers/weighting/__init__.py")
+    if getattr(weighting, name, None) is not cls or name not in weighting.__all__:
+        gaps.append("the import and __all__ of multiloss_helpers/weighting/__init__.py")
+    if getattr(mlh, name, None) is not cls or name not in mlh.__all__:
+        gaps.append("the package root (multiloss_helpers/__init__.py)")
+    if f"multiloss_helpers.{name}" not in api:
+        gaps.append("an autoclass entry in book/api.md")
+    return [f"{name}: add it to {gap}" for gap in gaps]
+
+
 def test_every_strategy_is_registered():
-    missing = {cls.__name__ for cls in all_subclasses()} - {cls.__name__ for cls in registered()}
-    assert not missing, f"add {sorted(missing)} to STRATEGIES in multiloss_helpers/weighting"
+    _import_every_weighting_module()
+    api = (ROOT / "book" / "api.md").read_text()
+    strategies = sorted(all_subclasses(), key=lambda cls: cls.__name__)
+    assert {cls.__name__ for cls in strategies} >= {"EqualWeighting", "MGDA", "PCGrad"}
+    gaps = [gap for cls in strategies for gap in _registration_gaps(cls, api)]
+    assert not gaps, "half-registered weighting strategies:\n" + "\n".join(gaps)
     assert len(set(STRATEGIES)) == len(STRATEGIES)
-    for cls in STRATEGIES:
-        assert getattr(mlh, cls.__name__) is cls  # every strategy is public
+    assert set(STRATEGIES) == set(strategies), "STRATEGIES lists a class that is not a strategy"
 
 
 class TestUncertainty:
@@ -206,6 +239,46 @@ def _pcgrad_reference(grads, order_seed):
                 if dot < 0:
                     projected[i] = projected[i] - dot / (grads[j] @ grads[j]) * grads[j]
     return projected.sum(0)
+
+
+class TestPCGradRegressions:
+    @pytest.mark.parametrize(
+        ("dtype", "scale"), [(torch.float32, 1e20), (torch.float16, 1e3), (torch.bfloat16, 1e20)]
+    )
+    def test_huge_gradients_give_the_scaled_answer(self, dtype, scale):
+        g = torch.tensor([[1.0, 0.0, 0.5], [-1.0, 1.0, 0.0], [0.3, -2.0, 1.0]])
+        want = mlh.pcgrad(g.double(), generator=1) * scale
+        got = mlh.pcgrad((g * scale).to(dtype), generator=1)
+        assert got.dtype == dtype and torch.isfinite(got).all()
+        torch.testing.assert_close(got.double(), want, rtol=1e-2, atol=0)
+
+    def test_tiny_gradients(self):
+        g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]]) * 1e-30
+        torch.testing.assert_close(mlh.pcgrad(g), torch.tensor([0.5, 1.5]) * 1e-30)
+
+    def test_no_float64_inside_for_float32(self, monkeypatch):
+        seen = []
+        original = torch.Tensor.to
+
+        def spy(self, *args, **kwargs):
+            seen.extend(a for a in (*args, *kwargs.values()) if a is torch.float64)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, "to", spy)
+        mlh.pcgrad(torch.randn(3, 5))
+        assert not seen  # MPS has no float64
+
+    def test_default_order_does_not_use_the_global_generator(self):
+        g = torch.randn(5, 8)
+        g[1] = -g[0] + 0.1 * torch.randn(8)
+        torch.manual_seed(1)
+        a = mlh.pcgrad(g)
+        torch.manual_seed(2)
+        b = mlh.pcgrad(g)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(
+            mlh.pcgrad(g, generator=3), mlh.pcgrad(g, generator=torch.Generator().manual_seed(3))
+        )
 
 
 @pytest.mark.parametrize("num_tasks", [2, 3, 5, 8])
@@ -585,176 +658,3 @@ class TestGradNormRegressions:
         _, losses = self._losses()
         with pytest.raises(ValueError, match=r"GradNorm\.backward needs the shared parameters"):
             mlh.GradNorm(2).backward(losses)
-
-
-# --- MGDA and Pareto fronts (issue 13) --------------------------------------------------
-
-
-def _closed_form_two(g):
-    a, b, c = g[0] @ g[0], g[0] @ g[1], g[1] @ g[1]
-    gamma = ((c - b) / (a + c - 2 * b)).clamp(0, 1)
-    return torch.stack([gamma, 1 - gamma])
-
-
-class TestMinNormWeights:
-    @pytest.mark.parametrize("num_tasks", [2, 3, 5, 8, 16])
-    @pytest.mark.parametrize("dim", [2, 10, 300])
-    def test_optimality_condition(self, num_tasks, dim):
-        # KKT on the simplex: g_i . d >= |d|^2 for every task, with d = w @ G
-        gen = torch.Generator().manual_seed(num_tasks * 1000 + dim)
-        for trial in range(5):
-            grads = torch.randn(num_tasks, dim, generator=gen, dtype=torch.float64)
-            grads *= 10 * torch.rand(num_tasks, 1, generator=gen, dtype=torch.float64)
-            if trial % 2:
-                grads[1] = -0.5 * grads[0] + 0.01 * torch.randn(dim, generator=gen)
-            w = mlh.min_norm_weights(grads)
-            assert w.shape == (num_tasks,) and (w >= 0).all()
-            torch.testing.assert_close(w.sum(), torch.tensor(1.0, dtype=torch.float64))
-            d = w @ grads
-            scale = grads.norm(dim=1).max() ** 2
-            assert ((grads @ d - d @ d) / scale >= -1e-5).all()
-            # no point of the simplex does better: compare with random ones
-            others = torch.distributions.Dirichlet(torch.ones(num_tasks)).sample((200,)).double()
-            assert (d @ d <= (others @ grads).pow(2).sum(1).min() * (1 + 1e-6) + 1e-12).all()
-
-    def test_two_tasks_is_the_closed_form(self):
-        gen = torch.Generator().manual_seed(0)
-        for _ in range(20):
-            grads = torch.randn(2, 7, generator=gen, dtype=torch.float64)
-            torch.testing.assert_close(mlh.min_norm_weights(grads), _closed_form_two(grads))
-
-    def test_two_tasks_special_cases(self):
-        same = torch.tensor([[1.0, 2.0], [1.0, 2.0]])
-        torch.testing.assert_close(mlh.min_norm_weights(same), torch.tensor([0.5, 0.5]))
-        # g0 inside the hull's shortest end: all the weight on the shorter gradient
-        torch.testing.assert_close(
-            mlh.min_norm_weights(torch.tensor([[1.0, 0.0], [3.0, 0.0]])), torch.tensor([1.0, 0.0])
-        )
-        opposite = mlh.min_norm_weights(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
-        torch.testing.assert_close(opposite, torch.tensor([0.5, 0.5]))  # d = 0: Pareto-stationary
-
-    def test_one_task(self):
-        torch.testing.assert_close(mlh.min_norm_weights(torch.ones(1, 3)), torch.ones(1))
-
-    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
-    def test_low_precision_and_huge_gradients(self, dtype):
-        base = torch.tensor([[1.0, 0.0, 0.5], [-1.0, 1.0, 0.0], [0.2, -0.3, 1.0]])
-        want = mlh.min_norm_weights(base.double())
-        for scale in (1.0, 1e4 if dtype == torch.float16 else 1e20):
-            w = mlh.min_norm_weights((base * scale).to(dtype))
-            assert w.dtype == dtype
-            torch.testing.assert_close(w.double(), want, rtol=0, atol=1e-2)
-
-    def test_mgda_is_weights_times_grads(self):
-        grads = torch.randn(4, 9)
-        torch.testing.assert_close(mlh.mgda(grads), mlh.min_norm_weights(grads) @ grads)
-        assert mlh.mgda(grads).shape == (9,)
-
-    @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-    def test_identical_gradients_share_their_weight_in_low_precision(self, dtype):
-        # in float32 the ridge (1 + 1e-8 == 1) was lost: [1, 0, 0] instead of thirds
-        grads = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=dtype)
-        want = torch.tensor([0.25, 0.25, 0.5], dtype=dtype)
-        torch.testing.assert_close(mlh.min_norm_weights(grads), want)
-        thirds = mlh.min_norm_weights(torch.ones(3, 4, dtype=dtype))
-        torch.testing.assert_close(thirds, torch.full((3,), 1 / 3, dtype=dtype), atol=2e-3, rtol=0)
-
-    @pytest.mark.parametrize("num_tasks", [2, 3])
-    def test_grads_that_require_grad(self, num_tasks):
-        # T > 2 raised "Can't call numpy() on Tensor that requires grad"
-        grads = torch.randn(num_tasks, 5, requires_grad=True)
-        weights = mlh.min_norm_weights(grads)
-        assert not weights.requires_grad
-        torch.testing.assert_close(weights, mlh.min_norm_weights(grads.detach()))
-        direction = mlh.mgda(grads)
-        direction.sum().backward()  # the graph through the gradients, weights constant
-        torch.testing.assert_close(grads.grad, weights[:, None].expand(num_tasks, 5))
-
-    @pytest.mark.parametrize(
-        ("grads", "error", "match"),
-        [
-            (torch.tensor([[1.0, math.nan], [0.0, 1.0]]), ValueError, "must be finite"),
-            (torch.ones(3), ValueError, r"shape \(T, P\)"),
-            (torch.ones(0, 3), ValueError, r"shape \(T, P\)"),
-            # P = 0 raised torch's "amax(): Expected reduction dim 1 to have non-zero size"
-            (torch.ones(3, 0), ValueError, r"P >= 1, got \(3, 0\)"),
-            (torch.ones(2, 0), ValueError, r"P >= 1, got \(2, 0\)"),
-            (torch.ones(2, 2, dtype=torch.long), TypeError, "floating-point"),
-            ([[1.0]], TypeError, r"\(T, P\) tensor"),
-        ],
-    )
-    def test_bad_inputs(self, grads, error, match):
-        with pytest.raises(error, match=match):
-            mlh.min_norm_weights(grads)
-        with pytest.raises(error, match=match):
-            mlh.mgda(grads)
-
-
-class TestParetoFront:
-    def test_hand_case_with_duplicates(self):
-        points = torch.tensor(
-            [[1.0, 4.0], [2.0, 2.0], [3.0, 3.0], [2.0, 2.0], [4.0, 1.0], [4.0, 4.0], [1.0, 5.0]]
-        )
-        want = torch.tensor([True, True, False, True, True, False, False])
-        torch.testing.assert_close(mlh.pareto_front(points), want)
-
-    def test_weakly_dominated_point_is_dropped(self):
-        # (1, 2) is no worse than (1, 3) everywhere and better once
-        torch.testing.assert_close(
-            mlh.pareto_front(torch.tensor([[1.0, 2.0], [1.0, 3.0]])), torch.tensor([True, False])
-        )
-
-    def test_single_point_equal_points_and_one_objective(self):
-        assert mlh.pareto_front(torch.tensor([[3.0, 1.0]])).tolist() == [True]
-        assert mlh.pareto_front(torch.ones(4, 3)).all()
-        assert mlh.pareto_front(torch.tensor([[2.0], [1.0], [1.0]])).tolist() == [False, True, True]
-
-    def test_integer_and_infinite_values(self):
-        assert mlh.pareto_front(torch.tensor([[1, 2], [2, 1], [2, 2]])).tolist() == [
-            True,
-            True,
-            False,
-        ]
-        assert mlh.pareto_front(torch.tensor([[math.inf, 0.0], [0.0, 1.0]])).tolist() == [
-            True,
-            True,
-        ]
-
-    def test_matches_a_loop_on_random_points(self):
-        points = torch.randint(0, 5, (60, 3)).float()
-        mask = mlh.pareto_front(points)
-        for i, a in enumerate(points):
-            dominated = any(((b <= a).all() and (b < a).any()) for b in points)
-            assert bool(mask[i]) is not dominated
-
-    def test_empty(self):
-        assert mlh.pareto_front(torch.zeros(0, 2)).shape == (0,)
-
-    @pytest.mark.parametrize(
-        ("points", "error", "match"),
-        [
-            (torch.tensor([[1.0, math.nan]]), ValueError, "must not contain NaN"),
-            (torch.ones(3), ValueError, r"shape \(N, K\)"),
-            (torch.ones(3, 0), ValueError, r"shape \(N, K\)"),
-            ([[1.0, 2.0]], TypeError, r"\(N, K\) tensor"),
-            (torch.ones(2, 2, dtype=torch.bool), TypeError, "real numbers"),
-        ],
-    )
-    def test_bad_inputs(self, points, error, match):
-        with pytest.raises(error, match=match):
-            mlh.pareto_front(points)
-
-
-def test_min_norm_accelerator_method_on_the_cpu():
-    # the fixed-iteration method used on accelerators, checked here on the CPU
-    from multiloss_helpers.weighting.mgda import _min_norm_many
-
-    gen = torch.Generator().manual_seed(0)
-    for num_tasks in (3, 5, 8):
-        grads = torch.randn(num_tasks, 20, generator=gen)
-        grads[1] = -0.5 * grads[0]
-        gram = grads @ grads.T / (grads.norm(dim=1).max() ** 2)
-        w = _min_norm_many(gram, 200, 0.0)
-        exact = mlh.min_norm_weights(grads)
-        assert (w >= 0).all() and abs(float(w.sum()) - 1) < 1e-5
-        assert w @ gram @ w <= exact @ gram @ exact + 1e-4

@@ -220,46 +220,6 @@ class TestFlatAndAssignGrad:
             mlh.assign_grad(nn.Linear(3, 2), torch.zeros(8), accumulate=1)
 
 
-class TestPCGradRegressions:
-    @pytest.mark.parametrize(
-        ("dtype", "scale"), [(torch.float32, 1e20), (torch.float16, 1e3), (torch.bfloat16, 1e20)]
-    )
-    def test_huge_gradients_give_the_scaled_answer(self, dtype, scale):
-        g = torch.tensor([[1.0, 0.0, 0.5], [-1.0, 1.0, 0.0], [0.3, -2.0, 1.0]])
-        want = mlh.pcgrad(g.double(), generator=1) * scale
-        got = mlh.pcgrad((g * scale).to(dtype), generator=1)
-        assert got.dtype == dtype and torch.isfinite(got).all()
-        torch.testing.assert_close(got.double(), want, rtol=1e-2, atol=0)
-
-    def test_tiny_gradients(self):
-        g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]]) * 1e-30
-        torch.testing.assert_close(mlh.pcgrad(g), torch.tensor([0.5, 1.5]) * 1e-30)
-
-    def test_no_float64_inside_for_float32(self, monkeypatch):
-        seen = []
-        original = torch.Tensor.to
-
-        def spy(self, *args, **kwargs):
-            seen.extend(a for a in (*args, *kwargs.values()) if a is torch.float64)
-            return original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, "to", spy)
-        mlh.pcgrad(torch.randn(3, 5))
-        assert not seen  # MPS has no float64
-
-    def test_default_order_does_not_use_the_global_generator(self):
-        g = torch.randn(5, 8)
-        g[1] = -g[0] + 0.1 * torch.randn(8)
-        torch.manual_seed(1)
-        a = mlh.pcgrad(g)
-        torch.manual_seed(2)
-        b = mlh.pcgrad(g)
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-        torch.testing.assert_close(
-            mlh.pcgrad(g, generator=3), mlh.pcgrad(g, generator=torch.Generator().manual_seed(3))
-        )
-
-
 class TestAssertConnectedNonLeaf:
     def test_non_leaf_tensor_that_is_reached_passes(self):
         net = nn.Linear(3, 2)

@@ -1,4 +1,6 @@
-"""The imbalance metrics (class_weights and sample_weights: test_class_balance.py)."""
+"""The imbalance metrics: the confusion matrix, per-class recall and precision, balanced
+accuracy and the precision-recall curve (their plots: test_plotting.py; class_weights and
+sample_weights: test_class_balance.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ import pytest
 import torch
 
 import multiloss_helpers as mlh
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+SCORE_DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 
 
 def test_confusion_matrix_and_recall_precision():
@@ -86,13 +91,47 @@ def test_metric_bad_inputs(fn, args, error, match):
         getattr(mlh, fn)(*args, **kwargs)
 
 
-def test_metric_plots():
-    pred, target = torch.tensor([0, 1, 1, 0, 2]), torch.tensor([0, 1, 0, 0, 2])
-    ax = mlh.plot_confusion_matrix(pred, target, class_names=["a", "b", "c"])
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
-    with pytest.raises(ValueError, match="must name 3 classes"):
-        mlh.plot_confusion_matrix(pred, target, class_names=["a"])
-    ax = mlh.plot_precision_recall({"m": (torch.rand(5), torch.tensor([1, 0, 1, 0, 0]))})
-    assert "AP" in ax.get_legend().get_texts()[0].get_text()
-    with pytest.raises(TypeError, match="must be a pair"):
-        mlh.plot_precision_recall({"m": torch.rand(5)})
+@pytest.mark.parametrize("device", DEVICES)
+def test_metrics_follow_the_labels_device(device):
+    pred = torch.tensor([0, 1, 1, 0], device=device)
+    target = torch.tensor([0, 1, 0, 0], device=device)
+    assert mlh.confusion_matrix(pred, target).device.type == device
+    recall = mlh.per_class_recall(pred, target)
+    assert recall.device.type == device and recall.dtype == torch.float32
+    torch.testing.assert_close(recall.cpu(), torch.tensor([2 / 3, 1.0]))
+
+
+@pytest.mark.parametrize("dtype", SCORE_DTYPES)
+def test_precision_recall_curve_over_score_dtypes(dtype):
+    scores = torch.tensor([0.9, 0.8, 0.3, 0.1], dtype=dtype)
+    curve = mlh.precision_recall_curve(scores, torch.tensor([1, 0, 1, 0]))
+    assert curve["precision"].dtype == torch.float32 and curve["thresholds"].dtype == dtype
+    assert float(curve["average_precision"]) == pytest.approx(5 / 6, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_scores_are_refused_not_ranked(bad):
+    with pytest.raises(ValueError, match="`scores` must be finite"):
+        mlh.precision_recall_curve(torch.tensor([0.9, bad, 0.1]), torch.tensor([1, 0, 1]))
+
+
+def test_bool_labels_are_refused():
+    with pytest.raises(TypeError, match=r"`pred` must hold .*torch\.bool; a bool tensor is a mask"):
+        mlh.confusion_matrix(torch.tensor([True, False]), torch.tensor([1, 0]))
+
+
+def test_stray_label_does_not_allocate_a_huge_matrix():
+    with pytest.raises(ValueError, match=r"too large .*largest label is 50000000"):
+        mlh.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 50_000_000]))
+
+
+def test_negative_label_named():
+    with pytest.raises(ValueError, match="labels must be >= 0, got a label -1"):
+        mlh.per_class_recall(torch.tensor([0, 1]), torch.tensor([-1, 1]))
+
+
+def test_labels_on_two_devices_are_refused():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a second device")
+    with pytest.raises(ValueError, match="one device"):
+        mlh.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 1], device="cuda"))

@@ -1,6 +1,6 @@
 """The devices the tests run on: the CPU always, CUDA and MPS when present.
 
-Import the fixture into a test module (``from devices import device_fixture``): it is
+Import the fixture into a test module (``from helpers.devices import device_fixture``): it is
 registered under the name ``device``, so tests take a ``device`` argument without shadowing
 the import; a module-level fixture takes precedence over one of that name in conftest.py.
 """

@@ -1,4 +1,4 @@
-"""grad_reverse, GradientReversal, dann_scale and make_domain_data."""
+"""grad_reverse, GradientReversal and dann_scale (make_domain_data: test_data.py)."""
 
 from __future__ import annotations
 
@@ -89,34 +89,3 @@ def test_dann_scale_schedule():
         mlh.dann_scale(1.5)
     with pytest.raises(ValueError, match="`gamma` must be > 0"):
         mlh.dann_scale(0.5, gamma=0.0)
-
-
-class TestMakeDomainData:
-    def test_shapes_balance_and_label_rule(self):
-        data = mlh.make_domain_data(200, n_features=6, n_signal=3, seed=1)
-        assert data["x"].shape == (400, 6)
-        assert torch.bincount(data["domain"]).tolist() == [200, 200]
-        torch.testing.assert_close(data["y"], (data["x"][:, :3].sum(1) > 0).long())
-
-    def test_domains_differ_only_in_nuisance_features(self):
-        data = mlh.make_domain_data(5000, shift=3.0, seed=0)
-        x, d = data["x"], data["domain"]
-        gap = x[d == 1].mean(0) - x[d == 0].mean(0)
-        assert gap[:2].abs().max() < 0.1
-        assert gap[2:].norm() == pytest.approx(3.0, abs=0.15)
-
-    def test_deterministic(self):
-        a, b = mlh.make_domain_data(50, seed=4), mlh.make_domain_data(50, seed=4)
-        assert all(torch.equal(a[k], b[k]) for k in a)
-
-    @pytest.mark.parametrize(
-        ("kwargs", "error", "match"),
-        [
-            ({"n_signal": 8}, ValueError, "`n_signal` must be smaller"),
-            ({"shift": -1.0}, ValueError, "`shift` must be >= 0"),
-            ({"n_per_domain": 0}, ValueError, "`n_per_domain` must be >= 1"),
-        ],
-    )
-    def test_bad_inputs(self, kwargs, error, match):
-        with pytest.raises(error, match=match):
-            mlh.make_domain_data(**kwargs)

@@ -21,7 +21,7 @@ import pytest
 
 import multiloss_helpers as mlh
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["pyproject.toml", "README.md", "LICENSE", "multiloss_helpers"]
 
 

@@ -1,0 +1,106 @@
+"""The multi-class focal kernel's buffers and fast paths (issue 20, E: the kernel was rewritten).
+
+The forward pass keeps one (N, C) buffer that the first backward pass turns into the
+gradient in place; these tests pin what that must not change: a second backward through a
+retained graph, ``ignore_index`` inside the class range, narrow target dtypes, and values
+and gradients against a float64 reference over random shapes with extreme and masked logits.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import multiloss_helpers as mlh
+
+
+def _reference(logits, target, gamma, ignore_index=-100):
+    """(1 - p_t)^gamma * -log p_t, masked, mean over the kept rows, in float64."""
+    keep = target != ignore_index
+    log_prob = torch.log_softmax(logits.double(), dim=1)
+    log_pt = log_prob.gather(1, (target * keep).unsqueeze(1)).squeeze(1)
+    loss = -((-torch.expm1(log_pt)) ** gamma) * log_pt
+    return (loss * keep).sum() / keep.sum()
+
+
+@pytest.mark.parametrize("num_classes", [4, 200])  # both kernels
+def test_a_second_backward_through_a_retained_graph_gives_the_same_gradient(num_classes):
+    x = torch.randn(64, num_classes, requires_grad=True)
+    t = torch.randint(num_classes, (64,))
+    loss = mlh.focal_loss(x, t)
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x, retain_graph=True)
+    loss.backward()
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    torch.testing.assert_close(x.grad, first, rtol=0, atol=0)
+
+
+def test_ignore_index_inside_the_class_range():
+    x = torch.randn(30, 5, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(5, (30,))
+    ours = mlh.focal_loss(x, t, gamma=0.0, ignore_index=2)
+    torch.testing.assert_close(ours, F.cross_entropy(x, t, ignore_index=2))
+    ours = mlh.focal_loss(x, t, gamma=2.0, ignore_index=2)
+    torch.testing.assert_close(ours, _reference(x, t, 2.0, ignore_index=2))
+    (grad,) = torch.autograd.grad(ours, x)
+    assert (grad[t == 2] == 0).all() and (grad[t != 2] != 0).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])
+def test_narrow_targets_and_their_ignore_index(dtype):
+    x = torch.randn(20, 3, dtype=torch.float64)
+    t = torch.randint(3, (20,))
+    t[[4, 7]] = 255 if dtype == torch.uint8 else -1
+    ignore = int(t[4])
+    ours = mlh.focal_loss(x, t.to(dtype), ignore_index=ignore)
+    torch.testing.assert_close(ours, _reference(x, t, 2.0, ignore_index=ignore))
+    with pytest.raises(ValueError, match="outside \\[0, 3\\)"):
+        mlh.focal_loss(x, t.to(dtype), ignore_index=100)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_values_and_gradients_match_a_float64_reference(seed):
+    gen = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(1, 300, (1,), generator=gen))
+    c = int(torch.randint(2, 160, (1,), generator=gen))  # both sides of the kernel switch
+    spread = float(torch.tensor([0.1, 3.0, 30.0, 1e4])[seed % 4])
+    x = spread * torch.randn(n, c, generator=gen)
+    x[torch.rand(n, c, generator=gen) < 0.1] = float("-inf")  # masked classes
+    t = torch.randint(c, (n,), generator=gen)
+    x[torch.arange(n), t] = x[torch.arange(n), t].nan_to_num(neginf=0.0)  # target kept
+    gamma = float(torch.tensor([0.5, 1.0, 2.0, 3.5])[seed % 4])
+    x32 = x.clone().requires_grad_()
+    x64 = x.double().requires_grad_()
+    ours, ref = mlh.focal_loss(x32, t, gamma=gamma), _reference(x64, t, gamma)
+    torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=1e-7)
+    ours.backward()
+    ref.backward()
+    assert torch.isfinite(x32.grad).all()
+    torch.testing.assert_close(x32.grad.double(), x64.grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("margin", [20.0, 30.0, 60.0])
+def test_a_confident_sample_keeps_the_digits_of_its_tiny_loss(margin):
+    # log p_t = -log1p(sum_{j != t} exp(x_j - x_t)): 1 + 2e-13 would round to 1 in float32
+    x = torch.tensor([[margin, 0.0, 0.0], [0.0, 1.0, -1.0]], requires_grad=True)
+    t = torch.tensor([0, 1])
+    ours = mlh.focal_loss(x, t, gamma=0.5, reduction="none")
+    x64 = x.detach().double().requires_grad_()
+    others = torch.exp(x64 - x64.gather(1, t[:, None])).scatter(1, t[:, None], 0.0)
+    log_pt = -torch.log1p(others.sum(1))  # float64, the target's term left out exactly
+    ref = -((-torch.expm1(log_pt)) ** 0.5) * log_pt
+    assert ours[0] > 0
+    torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=0)
+    ours.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-4, atol=1e-30)
+
+
+def test_a_row_whose_exponent_overflows_takes_the_row_maximum():
+    x = torch.tensor([[0.0, 200.0, 1.0], [2.0, 0.0, 1.0]], requires_grad=True)  # e^200: inf
+    t = torch.tensor([0, 0])
+    ours = mlh.focal_loss(x, t, gamma=2.0)
+    torch.testing.assert_close(ours.double(), _reference(x.detach(), t, 2.0), rtol=1e-6, atol=0)
+    ours.backward()
+    assert torch.isfinite(x.grad).all()
