@@ -21,13 +21,18 @@ from . import (
     class_balance,
     combine,
     composite,
+    constraints,
     data,
+    datasets,
+    dice,
     distributed,
     gan_data,
     grads,
     history,
     losses,
+    masking,
     metrics,
+    mixing,
     models,
     moe,
     multiobjective,
@@ -44,13 +49,18 @@ from . import exercises as exercises  # the exercise checks: mlh.exercises.check
 from .class_balance import *
 from .combine import *
 from .composite import *
+from .constraints import *
 from .data import *
+from .datasets import *
+from .dice import *
 from .distributed import *
 from .gan_data import *
 from .grads import *
 from .history import *
 from .losses import *
+from .masking import *
 from .metrics import *
+from .mixing import *
 from .models import *
 from .moe import *
 from .multiobjective import *
@@ -70,13 +80,18 @@ LIBRARY_MODULES = (
     class_balance,
     combine,
     composite,
+    constraints,
     data,
+    datasets,
+    dice,
     distributed,
     gan_data,
     grads,
     history,
     losses,
+    masking,
     metrics,
+    mixing,
     models,
     moe,
     multiobjective,
