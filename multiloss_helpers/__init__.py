@@ -16,35 +16,9 @@ built from them, so adding a name is one edit in its module (and its entry in
 
 from __future__ import annotations
 
+import sys as _sys
+
 from . import chapters as chapters  # the book's support code: mlh.chapters.<name>
-from . import (
-    class_balance,
-    combine,
-    composite,
-    constraints,
-    data,
-    datasets,
-    dice,
-    distributed,
-    gan_data,
-    grads,
-    history,
-    losses,
-    masking,
-    metrics,
-    mixing,
-    models,
-    moe,
-    multiobjective,
-    plotting,
-    profiling,
-    regularisers,
-    reversal,
-    schedules,
-    seeding,
-    train,
-    weighting,
-)
 from . import exercises as exercises  # the exercise checks: mlh.exercises.check_<name>
 from .class_balance import *
 from .combine import *
@@ -75,34 +49,16 @@ from .weighting import *
 
 __version__ = "0.1.0"
 
-#: The library modules whose ``__all__`` make up the package's public names.
-LIBRARY_MODULES = (
-    class_balance,
-    combine,
-    composite,
-    constraints,
-    data,
-    datasets,
-    dice,
-    distributed,
-    gan_data,
-    grads,
-    history,
-    losses,
-    masking,
-    metrics,
-    mixing,
-    models,
-    moe,
-    multiobjective,
-    plotting,
-    profiling,
-    regularisers,
-    reversal,
-    schedules,
-    seeding,
-    train,
-    weighting,
+#: The library modules whose ``__all__`` make up the package's public names: every public
+#: submodule imported above by its star import (the book's support code, ``chapters`` and
+#: ``exercises``, is not library API). One list to edit: the star imports.
+LIBRARY_MODULES = tuple(
+    module
+    for name, module in sorted(_sys.modules.items())
+    if name.startswith(f"{__name__}.")
+    and name.count(".") == 1
+    and not name.rpartition(".")[2].startswith("_")
+    and name.rpartition(".")[2] not in {"chapters", "exercises"}
 )
 
 __all__ = sorted({"__version__", "exercises", *(n for m in LIBRARY_MODULES for n in m.__all__)})
