@@ -857,10 +857,7 @@ NUMPY_EXCLUDED = {
     "launch": "starts processes (seconds); `nprocs` and `timeout` go through check_int/"
     "check_float, which the other cases cover",
 }
-NUMPY_XFAIL = {
-    "focal_loss": "losses.py checks `ignore_index` with isinstance(int) (another helper's module)",
-    "FocalLoss": "losses.py checks `ignore_index` with isinstance(int) (another helper's module)",
-}
+NUMPY_XFAIL: dict[str, str] = {}
 
 
 def test_numpy_table_is_complete():
