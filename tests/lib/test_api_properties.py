@@ -340,10 +340,7 @@ DTYPE_EXCLUDED = {
     "plot_precision_recall": "a figure",
     "plot_pareto_front": "a figure",
 }
-DTYPE_XFAIL = {
-    "mgda": "rounds the min-norm weights to the input's dtype before combining the rows "
-    "(weighting/mgda.py's functions are another helper's in issue 20)",
-}
+DTYPE_XFAIL: dict[str, str] = {}
 
 
 def test_dtype_table_is_complete():
