@@ -202,7 +202,13 @@ def binary_focal_loss(
     soft (any value in ``[0, 1]``), and may require grad. Values and gradients are
     finite for logits up to :math:`\pm 10^4` in float32 and every ``gamma >= 0``, and
     no term cancels: a well-classified element's tiny loss keeps its relative
-    precision. Second derivatives are supported (``create_graph=True``). float16 and
+    precision. Infinite logits give the limits: ``-inf`` with target 0 and ``+inf``
+    with target 1 have loss 0 and gradient 0 (the mask of a class that cannot occur);
+    an infinite logit on the wrong side of its target (``-inf`` with target 1, ``+inf``
+    with target 0, or any infinite logit with a soft target) gives an infinite loss
+    (0 where :math:`\alpha_t = 0`) and the limit of the gradient, which is finite
+    (:math:`-\alpha_t` for ``-inf`` with target 1). NaN logits give NaN.
+    Second derivatives are supported (``create_graph=True``). float16 and
     bfloat16 logits are computed and reduced in float32, and the result has the
     input's dtype. The check that targets lie in ``[0, 1]`` runs for CPU tensors only
     (no host sync on an accelerator). Targets that are exactly 0 or 1 take a shorter

@@ -519,11 +519,7 @@ LOGIT_EXCLUDED = {
     "MultiTaskLoss": "sums the values of the loss callables it is given",
     "SmoothedGate": "watches a loss value, not logits",
 }
-MASK_XFAIL = {
-    name: "NaN for a -inf logit with target 0, where the loss is exactly 0 (losses.py is "
-    "another helper's in issue 20)"
-    for name in ("binary_focal_loss", "BinaryFocalLoss")
-}
+MASK_XFAIL: dict[str, str] = {}
 
 
 def test_mask_table_is_complete():
