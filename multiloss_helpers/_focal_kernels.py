@@ -493,7 +493,13 @@ class _BinaryFocalFunction(torch.autograd.Function):
             return grad.mul_(grad_output), None, None, None, None, None, None
         if ctx.reduction == "mean":
             grad_output = grad_output / ctx.numel
-        dx, dt = _binary_grads(x, t, ctx.alpha, ctx.gamma)
+        # an infinite logit takes the stand-in of _binary_chunk_infinite: dx is then its
+        # limit (0, or -alpha_t), and a non-zero dt, which grows with the logit, is infinite
+        infinite = torch.isinf(x)
+        stand_in = torch.full_like(x, _STAND_IN).copysign(x)
+        dx, dt = _binary_grads(torch.where(infinite, stand_in, x), t, ctx.alpha, ctx.gamma)
+        if ctx.needs_input_grad[1]:
+            dt = torch.where(infinite & (dt != 0), dt.sign() * float("inf"), dt)
         return (
             dx * grad_output if ctx.needs_input_grad[0] else None,
             dt * grad_output if ctx.needs_input_grad[1] else None,

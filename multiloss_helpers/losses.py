@@ -207,7 +207,8 @@ def binary_focal_loss(
     an infinite logit on the wrong side of its target (``-inf`` with target 1, ``+inf``
     with target 0, or any infinite logit with a soft target) gives an infinite loss
     (0 where :math:`\alpha_t = 0`) and the limit of the gradient, which is finite
-    (:math:`-\alpha_t` for ``-inf`` with target 1). NaN logits give NaN.
+    (:math:`-\alpha_t` for ``-inf`` with target 1); a target's gradient at an infinite
+    logit is 0 or infinite. NaN logits give NaN.
     Second derivatives are supported (``create_graph=True``). float16 and
     bfloat16 logits are computed and reduced in float32, and the result has the
     input's dtype. The check that targets lie in ``[0, 1]`` runs for CPU tensors only

@@ -143,3 +143,23 @@ def test_binary_nan_logits_stay_nan():
     value = mlh.binary_focal_loss(x, torch.tensor([0.0, 1.0, 1.0]), reduction="none")
     value.sum().backward()
     assert value[0].isnan() and value[1] == 0 and x.grad[1] == 0
+
+
+# Issue 20 regression: the differentiable route (create_graph=True, or a target that
+# requires grad) gave NaN at infinite logits too
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_binary_infinite_logits_on_the_differentiable_route(gamma):
+    inf = float("inf")
+    x = torch.tensor([-inf, inf, -inf, 0.5], requires_grad=True)
+    t = torch.tensor([0.0, 1.0, 1.0, 1.0], requires_grad=True)
+    value = mlh.binary_focal_loss(x, t, alpha=0.25, gamma=gamma)
+    dx, dt = torch.autograd.grad(value, (x, t), create_graph=True)
+    (d2x,) = torch.autograd.grad(dx.sum(), x)
+    ref_x = torch.tensor([-1e3, 1e3, -1e3, 0.5], dtype=torch.float64, requires_grad=True)
+    ref = mlh.binary_focal_loss(ref_x, t.detach().double(), alpha=0.25, gamma=gamma)
+    (ref_dx,) = torch.autograd.grad(ref, ref_x)
+    assert value.item() == inf
+    torch.testing.assert_close(dx.detach(), ref_dx.float())
+    assert torch.isfinite(d2x).all() and d2x[:3].abs().max() == 0
+    # dL/dt grows with the logit: infinite wherever it is not 0 (here at -inf with t = 1)
+    assert torch.isinf(dt[2]) and torch.isfinite(dt[3])
