@@ -384,6 +384,37 @@ def _binary_chunk_hard(
     return _weighted_sum(ce, signed.abs_(), out)  # weight: scale a q^gamma
 
 
+_STAND_IN = 1e30  # for an infinite logit: its sigmoids are exactly 0 and 1, 2x is finite
+
+
+def _binary_chunk_infinite(
+    kernel: Any,
+    x: Tensor,
+    t: Tensor,
+    alpha: float | None,
+    gamma: float,
+    scale: float,
+    grad: Tensor | None,
+    out: Tensor | None,
+) -> Tensor | None:
+    r"""``kernel`` on a chunk that may hold infinite logits, with their limits.
+
+    The kernels form ``t x`` and ``(1 - 2t) x``, which are NaN at ``x = -inf, t = 0`` and
+    ``x = inf, t = 1``, where the loss and its gradient are exactly 0. An infinite logit
+    is replaced by :math:`\pm 10^{30}`, whose sigmoids are already exactly 0 and 1: the
+    loss is then 0 where it is 0 in the limit, and the gradient is its limit everywhere
+    (0, or :math:`-\alpha_t` times the scale on the wrong side). Where the loss of an
+    infinite logit is not 0 it is infinite, and is set so. NaN logits stay NaN. Called
+    only for a chunk whose loss came out non-finite (CPU), or always (accelerators).
+    """
+    infinite = torch.isinf(x)
+    safe = torch.where(infinite, torch.full_like(x, _STAND_IN).copysign_(x), x)
+    values = torch.empty_like(x) if out is None else out
+    kernel(safe, t, alpha, gamma, scale, grad, values)
+    values.masked_fill_(infinite & (values > 0), float("inf"))
+    return None if out is not None else values.sum()
+
+
 def _check_target_range(t: Tensor, whole: Tensor | None = None) -> None:
     """Raise unless every value of ``t`` lies in [0, 1]; the message describes ``whole``.
 
@@ -462,7 +493,13 @@ class _BinaryFocalFunction(torch.autograd.Function):
             return grad.mul_(grad_output), None, None, None, None, None, None
         if ctx.reduction == "mean":
             grad_output = grad_output / ctx.numel
-        dx, dt = _binary_grads(x, t, ctx.alpha, ctx.gamma)
+        # an infinite logit takes the stand-in of _binary_chunk_infinite: dx is then its
+        # limit (0, or -alpha_t), and a non-zero dt, which grows with the logit, is infinite
+        infinite = torch.isinf(x)
+        stand_in = torch.full_like(x, _STAND_IN).copysign(x)
+        dx, dt = _binary_grads(torch.where(infinite, stand_in, x), t, ctx.alpha, ctx.gamma)
+        if ctx.needs_input_grad[1]:
+            dt = torch.where(infinite & (dt != 0), dt.sign() * float("inf"), dt)
         return (
             dx * grad_output if ctx.needs_input_grad[0] else None,
             dt * grad_output if ctx.needs_input_grad[1] else None,
@@ -507,7 +544,8 @@ def _binary_chunks(
     spread = flat_t.new_empty(min(_CHUNK, numel)) if check else None
     probe = True
     # a tiny mean is summed again without the folded 1/numel (CPU only: a read-back)
-    recheck = reduction == "mean" and flat_x.device.type == "cpu"
+    on_cpu = flat_x.device.type == "cpu"
+    recheck = reduction == "mean" and on_cpu
     tiny = torch.finfo(flat_x.dtype).tiny
     total = flat_x.new_zeros(())
     for start in range(0, numel, _CHUNK):
@@ -524,7 +562,7 @@ def _binary_chunks(
         elif spread is not None:
             _check_target_range(t_part, whole=flat_t)
         kernel = _binary_chunk_hard if hard else _binary_chunk
-        chunk_sum = kernel(
+        args = (
             flat_x[part],
             t_part,
             alpha,
@@ -533,6 +571,20 @@ def _binary_chunks(
             None if grad is None else grad[part],
             None if out is None else out[part],
         )
+        if not on_cpu:  # nothing is read back: infinite logits are always looked for
+            chunk_sum = _binary_chunk_infinite(kernel, *args)
+        else:
+            chunk_sum = kernel(*args)
+            # an infinite logit makes the chunk's loss non-finite (NaN or inf): only then
+            # is it computed again with the limits (one scalar read, and for "none" one sum:
+            # the losses are >= 0, so the sum is finite unless one of them is not, or it
+            # overflows, which the look for an infinite logit then rules out)
+            loss_sum = cast(Tensor, chunk_sum if out is None else out[part].sum())
+            if not bool(torch.isfinite(loss_sum)) and bool(torch.isinf(args[0]).any()):
+                chunk_sum = _binary_chunk_infinite(kernel, *args)
+                if chunk_sum is not None:
+                    total += chunk_sum
+                continue
         if chunk_sum is not None:
             if recheck and bool(chunk_sum < 2 * tiny * t_part.numel()):
                 # every element's share of the mean is near or below the dtype's normal
@@ -552,11 +604,17 @@ def binary_focal(
     dtype = _compute_dtype(input.dtype)
     known_hard = target.dtype == torch.bool
     x, t = input.to(dtype), target.to(dtype)
-    if alpha is None and gamma == 0.0:
-        if t.device.type == "cpu" and t.numel() and not known_hard:
+    loss = None
+    # plain binary cross-entropy; torch's gives NaN for an infinite logit whose loss is 0
+    # (0 * inf), so a non-finite result with infinite logits takes the kernels, which
+    # give the limits; on accelerators (no read-back) they always do
+    if alpha is None and gamma == 0.0 and t.device.type == "cpu":
+        if t.numel() and not known_hard:
             _check_target_range(t)
         loss = F.binary_cross_entropy_with_logits(x, t, reduction=reduction)
-    else:  # checks the targets itself, chunk by chunk
+        if not bool(torch.isfinite(loss).all()) and bool(torch.isinf(x).any()):
+            loss = None
+    if loss is None:  # checks the targets itself, chunk by chunk
         loss = _BinaryFocalFunction.apply(
             x, t, alpha, gamma, reduction, known_hard, torch.is_grad_enabled()
         )

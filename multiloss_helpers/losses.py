@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ._focal_kernels import binary_focal, multiclass_focal
-from ._validation import check_float, check_reduction, check_same_device, describe
+from ._validation import check_float, check_int, check_reduction, check_same_device, describe
 
 __all__ = ["BinaryFocalLoss", "FocalLoss", "binary_focal_loss", "focal_loss"]
 
@@ -56,7 +56,7 @@ def _check_class_indices(target: Tensor, num_classes: int, ignore_index: int) ->
 
 def _check_focal_args(
     input: Any, target: Any, gamma: Any, weight: Any, ignore_index: Any, reduction: Any
-) -> tuple[float, bool]:
+) -> tuple[float, int, bool]:
     if not isinstance(input, Tensor):
         raise TypeError(f"`input` must be a tensor of logits, got {describe(input)}")
     if not isinstance(target, Tensor):
@@ -81,8 +81,7 @@ def _check_focal_args(
     check_same_device(target, "target", input, "input")
     gamma = check_float(gamma, "gamma", minimum=0.0)
     check_reduction(reduction)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"`ignore_index` must be an int, got {describe(ignore_index)}")
+    ignore_index = check_int(ignore_index, "ignore_index")  # NumPy integers too, not bool
     num_classes = input.shape[1]
     if weight is not None:
         _check_weight_type(weight)
@@ -101,7 +100,7 @@ def _check_focal_args(
             has_ignored = low <= ignore_index <= high
             if low < 0 or high >= num_classes:
                 _check_class_indices(target, num_classes, ignore_index)
-    return gamma, has_ignored
+    return gamma, ignore_index, has_ignored
 
 
 def focal_loss(
@@ -170,7 +169,9 @@ def focal_loss(
     Paper: Lin et al. 2017, "Focal Loss for Dense Object Detection",
     `arXiv:1708.02002 <https://arxiv.org/abs/1708.02002>`_.
     """
-    gamma, has_ignored = _check_focal_args(input, target, gamma, weight, ignore_index, reduction)
+    gamma, ignore_index, has_ignored = _check_focal_args(
+        input, target, gamma, weight, ignore_index, reduction
+    )
     return multiclass_focal(
         input, target, gamma, weight, ignore_index, reduction, has_ignored=has_ignored
     )
@@ -201,7 +202,14 @@ def binary_focal_loss(
     soft (any value in ``[0, 1]``), and may require grad. Values and gradients are
     finite for logits up to :math:`\pm 10^4` in float32 and every ``gamma >= 0``, and
     no term cancels: a well-classified element's tiny loss keeps its relative
-    precision. Second derivatives are supported (``create_graph=True``). float16 and
+    precision. Infinite logits give the limits: ``-inf`` with target 0 and ``+inf``
+    with target 1 have loss 0 and gradient 0 (the mask of a class that cannot occur);
+    an infinite logit on the wrong side of its target (``-inf`` with target 1, ``+inf``
+    with target 0, or any infinite logit with a soft target) gives an infinite loss
+    (0 where :math:`\alpha_t = 0`) and the limit of the gradient, which is finite
+    (:math:`-\alpha_t` for ``-inf`` with target 1); a target's gradient at an infinite
+    logit is 0 or infinite. NaN logits give NaN.
+    Second derivatives are supported (``create_graph=True``). float16 and
     bfloat16 logits are computed and reduced in float32, and the result has the
     input's dtype. The check that targets lie in ``[0, 1]`` runs for CPU tensors only
     (no host sync on an accelerator). Targets that are exactly 0 or 1 take a shorter
@@ -284,9 +292,7 @@ class FocalLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.gamma = check_float(gamma, "gamma", minimum=0.0)
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise TypeError(f"`ignore_index` must be an int, got {describe(ignore_index)}")
-        self.ignore_index = ignore_index
+        self.ignore_index = check_int(ignore_index, "ignore_index")
         self.reduction = check_reduction(reduction)
         if weight is not None:
             _check_weight_type(weight)

@@ -233,18 +233,29 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
         >>> w @ g  # the shortest vector between the two gradients
         tensor([0.8000, 0.4000])
     """
-    grads = check_grad_matrix(grads).detach()  # the weights are constants, as in the paper
+    grads = check_grad_matrix(grads)
+    return _weights_unrounded(grads, max_iter, tol).to(grads.dtype)
+
+
+def _weights_unrounded(grads: Tensor, max_iter: int, tol: float) -> Tensor:
+    """:func:`min_norm_weights` in the dtype it computes in (float64 on the CPU).
+
+    Checks ``max_iter``, ``tol`` and finiteness; ``grads`` must have passed
+    ``check_grad_matrix``. :func:`mgda` combines the rows with these weights before
+    any rounding to a low-precision input dtype.
+    """
+    grads = grads.detach()  # the weights are constants, as in the paper
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     if grads.device.type == "cpu" and not bool(torch.isfinite(grads).all()):
         raise ValueError("`grads` must be finite, got NaN or inf entries")
-    num_tasks, dtype = grads.shape[0], grads.dtype
+    num_tasks = grads.shape[0]
     if num_tasks == 1:
-        return torch.ones(1, dtype=dtype, device=grads.device)
+        return torch.ones(1, dtype=grads.dtype, device=grads.device)
     if grads.device.type == "cpu":  # float64 on the host: a Gram matrix keeps its digits
         grads = grads.double()
     if num_tasks == 2:
-        return _min_norm_two(grads).to(dtype)
+        return _min_norm_two(grads)
     unit, norms = unit_rows(grads)
     scaled = norms / norms.max().clamp_min(torch.finfo(norms.dtype).tiny)
     gram = (unit @ unit.T) * scaled[:, None] * scaled[None, :]
@@ -254,9 +265,9 @@ def min_norm_weights(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) 
     if gram.device.type == "cpu":
         ridged = gram.double().numpy() + _RIDGE * np.eye(num_tasks)
         exact = _min_norm_active_set(ridged, max_iter, tol)
-        return torch.from_numpy(exact).to(dtype)
+        return torch.from_numpy(exact)
     gram = gram + _RIDGE * torch.eye(num_tasks, dtype=gram.dtype, device=gram.device)
-    return _min_norm_many(gram, max_iter, tol).to(dtype)
+    return _min_norm_many(gram, max_iter, tol)
 
 
 def mgda(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) -> Tensor:
@@ -277,13 +288,17 @@ def mgda(grads: Tensor, *, max_iter: int = 200, tol: float = 1e-12) -> Tensor:
         tol: as in :func:`min_norm_weights`. Default: ``1e-12``.
 
     Returns:
-        The direction, shape ``(P,)``, in the input's dtype; write it into the
+        The direction, shape ``(P,)``, in the input's dtype (float16 and bfloat16
+        gradients are combined in float32 with unrounded weights); write it into the
         parameters with :func:`assign_grad`.
 
     Example:
         >>> mgda(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))  # d . g_i = 0.2 = |d|^2 for both
         tensor([0.2000, 0.4000])
     """
-    weights = min_norm_weights(grads, max_iter=max_iter, tol=tol)
+    grads = check_grad_matrix(grads)
+    # the weights stay in their compute dtype (float64 on the CPU): rounded to a float16
+    # or bfloat16 input's dtype first, they would cost the direction digits
+    weights = _weights_unrounded(grads, max_iter, tol)
     compute = torch.promote_types(grads.dtype, torch.float32)
     return (weights.to(compute) @ grads.to(compute)).to(grads.dtype)

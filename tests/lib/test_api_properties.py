@@ -397,10 +397,7 @@ DTYPE_EXCLUDED = {
     "plot_precision_recall": "a figure",
     "plot_pareto_front": "a figure",
 }
-DTYPE_XFAIL = {
-    "mgda": "rounds the min-norm weights to the input's dtype before combining the rows "
-    "(weighting/mgda.py's functions are another helper's in issue 20)",
-}
+DTYPE_XFAIL: dict[str, str] = {}
 
 
 def test_dtype_table_is_complete():
@@ -627,11 +624,7 @@ LOGIT_EXCLUDED = (
         "SmoothedGate": "watches a loss value, not logits",
     }
 )
-MASK_XFAIL = {
-    name: "NaN for a -inf logit with target 0, where the loss is exactly 0 (losses.py is "
-    "another helper's in issue 20)"
-    for name in ("binary_focal_loss", "BinaryFocalLoss")
-}
+MASK_XFAIL: dict[str, str] = {}
 
 
 def test_mask_table_is_complete():
@@ -1038,10 +1031,7 @@ NUMPY_EXCLUDED = {
     "launch": "starts processes (seconds); `nprocs` and `timeout` go through check_int/"
     "check_float, which the other cases cover",
 }
-NUMPY_XFAIL = {
-    "focal_loss": "losses.py checks `ignore_index` with isinstance(int) (another helper's module)",
-    "FocalLoss": "losses.py checks `ignore_index` with isinstance(int) (another helper's module)",
-}
+NUMPY_XFAIL: dict[str, str] = {}
 
 
 def test_numpy_table_is_complete():

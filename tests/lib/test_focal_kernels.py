@@ -8,6 +8,8 @@ and gradients against a float64 reference over random shapes with extreme and ma
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -104,3 +106,60 @@ def test_a_row_whose_exponent_overflows_takes_the_row_maximum():
     torch.testing.assert_close(ours.double(), _reference(x.detach(), t, 2.0), rtol=1e-6, atol=0)
     ours.backward()
     assert torch.isfinite(x.grad).all()
+
+
+# Issue 20 regression: an infinite logit gave NaN in every binary kernel, even where the
+# loss is exactly 0 (-inf with target 0, +inf with target 1: a masked output).
+@pytest.mark.parametrize("alpha, gamma", [(0.25, 2.0), (None, 0.0), (0.25, 0.5), (None, 1.0)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("soft", [False, True], ids=["hard", "soft"])
+def test_binary_infinite_logits_give_their_limits(alpha, gamma, reduction, soft):
+    inf = float("inf")
+    finite_x, finite_t = [1.5, -0.5], [0.0, 0.3 if soft else 1.0]
+    # (logit, target, its loss): 0 where the logit is right, inf where it is wrong
+    cases = [(-inf, 0.0, 0.0), (inf, 1.0, 0.0), (-inf, 1.0, inf), (inf, 0.0, inf)]
+    x = torch.tensor(finite_x + [c[0] for c in cases], requires_grad=True)
+    t = torch.tensor(finite_t + [c[1] for c in cases])
+    value = mlh.binary_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=reduction)
+    value.sum().backward()
+    # the limits: the same loss at logits of +-1e3 (sigmoid exactly 0 or 1 in float64)
+    ref_x = torch.tensor(finite_x + [math.copysign(1e3, c[0]) for c in cases], dtype=torch.float64)
+    ref_x.requires_grad_(True)
+    ref = mlh.binary_focal_loss(ref_x, t.double(), alpha=alpha, gamma=gamma, reduction=reduction)
+    ref.sum().backward()
+    a = [1.0] * 4 if alpha is None else [0.75, 0.25, 0.25, 0.75]
+    expected = torch.tensor([c[2] * a[i] for i, c in enumerate(cases)])
+    if reduction == "none":
+        torch.testing.assert_close(value[:2], ref[:2].float())
+        torch.testing.assert_close(value[2:], expected)  # exactly 0, or inf
+    else:
+        assert value.item() == inf
+    torch.testing.assert_close(x.grad, ref_x.grad.float())
+    assert x.grad[2:4].abs().max() == 0  # a masked logit gets no gradient
+
+
+def test_binary_nan_logits_stay_nan():
+    x = torch.tensor([float("nan"), float("inf"), 0.0], requires_grad=True)
+    value = mlh.binary_focal_loss(x, torch.tensor([0.0, 1.0, 1.0]), reduction="none")
+    value.sum().backward()
+    assert value[0].isnan() and value[1] == 0 and x.grad[1] == 0
+
+
+# Issue 20 regression: the differentiable route (create_graph=True, or a target that
+# requires grad) gave NaN at infinite logits too
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_binary_infinite_logits_on_the_differentiable_route(gamma):
+    inf = float("inf")
+    x = torch.tensor([-inf, inf, -inf, 0.5], requires_grad=True)
+    t = torch.tensor([0.0, 1.0, 1.0, 1.0], requires_grad=True)
+    value = mlh.binary_focal_loss(x, t, alpha=0.25, gamma=gamma)
+    dx, dt = torch.autograd.grad(value, (x, t), create_graph=True)
+    (d2x,) = torch.autograd.grad(dx.sum(), x)
+    ref_x = torch.tensor([-1e3, 1e3, -1e3, 0.5], dtype=torch.float64, requires_grad=True)
+    ref = mlh.binary_focal_loss(ref_x, t.detach().double(), alpha=0.25, gamma=gamma)
+    (ref_dx,) = torch.autograd.grad(ref, ref_x)
+    assert value.item() == inf
+    torch.testing.assert_close(dx.detach(), ref_dx.float())
+    assert torch.isfinite(d2x).all() and d2x[:3].abs().max() == 0
+    # dL/dt grows with the logit: infinite wherever it is not 0 (here at -inf with t = 1)
+    assert torch.isinf(dt[2]) and torch.isfinite(dt[3])

@@ -7,9 +7,11 @@ import math
 import pkgutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers.weighting_properties import all_subclasses, check_properties, make, registered
+from torch import nn
 
 import multiloss_helpers as mlh
 from multiloss_helpers import weighting
@@ -658,3 +660,98 @@ class TestGradNormRegressions:
         _, losses = self._losses()
         with pytest.raises(ValueError, match=r"GradNorm\.backward needs the shared parameters"):
             mlh.GradNorm(2).backward(losses)
+
+
+INF = float("inf")
+
+
+# Issue 20 regression: UncertaintyWeighting computed in the losses' low-precision dtype (D1)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_uncertainty_weighting_computes_low_precision_losses_in_float32(dtype):
+    weighting = mlh.UncertaintyWeighting(3)
+    with torch.no_grad():
+        weighting.log_vars.copy_(torch.tensor([0.3, -1.2, 2.0]))
+    losses = torch.tensor([0.9967, 3.25, 0.0123], dtype=dtype, requires_grad=True)
+    total = weighting(losses)
+    assert total.dtype == dtype  # the input's dtype out
+    total.backward()
+    # the reference: float64 on the same (already rounded) loss values
+    s = weighting.log_vars.detach().double()
+    values = losses.detach().double()
+    expected_grad = 0.5 - 0.5 * torch.exp(-s) * values
+    torch.testing.assert_close(
+        weighting.log_vars.grad.double(), expected_grad, rtol=1e-6, atol=1e-7
+    )
+    expected_total = (0.5 * torch.exp(-s) * values + 0.5 * s).sum()
+    torch.testing.assert_close(total.double(), expected_total.to(dtype).double())
+
+
+# Issue 20 regression: UncertaintyWeighting computed in the losses' low-precision dtype (D1)
+def test_uncertainty_weighting_bfloat16_gradient_is_not_rounded_to_zero():
+    weighting = mlh.UncertaintyWeighting(1)
+    with torch.no_grad():
+        weighting.log_vars.fill_(-0.0032678)  # exp(-s) * L is just above 1
+    loss = torch.tensor([0.99609375], dtype=torch.bfloat16, requires_grad=True)
+    weighting(loss).backward()
+    s = weighting.log_vars.item()  # the float32 value of the parameter
+    exact = 0.5 - 0.5 * math.exp(-s) * 0.99609375  # 3.23e-4
+    # float32 inside: a few float32 roundings of 0.5 (3e-8 each); bfloat16 was off by 8e-4
+    assert weighting.log_vars.grad.item() == pytest.approx(exact, abs=1e-7)
+    assert weighting.log_vars.grad.item() != 0.0
+
+
+# Issue 20 regression: MGDA/PCGrad gave an unreached shared parameter a zero grad (D5)
+@pytest.mark.parametrize("strategy", ["MGDA", "PCGrad"])
+def test_surgery_leaves_no_zero_grad_on_a_shared_parameter_no_loss_reaches(strategy):
+    trunk, unused = nn.Linear(3, 3), nn.Linear(3, 3)
+    heads = nn.Linear(3, 2)
+    shared = [*trunk.parameters(), *unused.parameters()]
+    weighting = getattr(mlh, strategy)(2, shared=shared)
+    out = heads(trunk(torch.randn(8, 3)))
+    weighting.backward(torch.stack([out[:, 0].pow(2).mean(), out[:, 1].abs().mean()]))
+    assert unused.weight.grad is None and unused.bias.grad is None
+    assert trunk.weight.grad is not None
+    # so AdamW's decoupled decay leaves the parameter alone, as after plain backward()
+    before = unused.weight.detach().clone()
+    torch.optim.AdamW(shared, lr=0.1, weight_decay=0.5).step()
+    assert torch.equal(unused.weight, before)
+
+
+# Issue 20 regression: pcgrad on gradients with a graph, and non-finite gradients (D)
+def test_pcgrad_on_gradients_with_a_graph_is_differentiable():
+    grads = torch.tensor([[1.0, 0.5, -2.0], [-1.0, 1.0, 0.3]], dtype=torch.float64)
+    grads.requires_grad_(True)
+    assert torch.autograd.gradcheck(mlh.pcgrad, (grads,))
+
+
+# Issue 20 regression: pcgrad on gradients with a graph, and non-finite gradients (D)
+def test_pcgrad_on_gradients_built_from_parameters_backpropagates():
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    out = mlh.pcgrad(torch.stack([w * 2, -w + torch.tensor([0.0, 5.0])]))
+    (g,) = torch.autograd.grad(out.sum(), w)
+    assert torch.isfinite(g).all()
+
+
+# Issue 20 regression: pcgrad on gradients with a graph, and non-finite gradients (D)
+@pytest.mark.parametrize("bad", [float("nan"), INF])
+def test_pcgrad_refuses_non_finite_gradients_as_mgda_does(bad):
+    grads = torch.tensor([[1.0, 0.0], [bad, 1.0]])
+    with pytest.raises(ValueError, match="`grads` must be finite") as mgda_error:
+        mlh.mgda(grads)
+    with pytest.raises(ValueError) as pcgrad_error:
+        mlh.pcgrad(grads)
+    assert str(pcgrad_error.value) == str(mgda_error.value)
+
+
+# Issue 20 regression: pcgrad/PCGrad refused a NumPy seed (D)
+def test_pcgrad_takes_a_numpy_seed():
+    grads = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 1.0, 0.0], [0.0, -1.0, 1.0]])
+    torch.testing.assert_close(
+        mlh.pcgrad(grads, generator=np.int64(3)), mlh.pcgrad(grads, generator=3)
+    )
+    assert torch.equal(
+        mlh.PCGrad(
+            3, shared=[torch.zeros(1, requires_grad=True)], seed=np.uint64(3)
+        ).generator.get_state(),
+        torch.Generator().manual_seed(3).get_state(),
+    )
