@@ -20,10 +20,17 @@ nbgrader metadata of scripts/nbgrader_cells.py (answer cells, graded check cells
   releases from the matching nbgrader source, cell for cell (tests/house/test_grading.py checks).
 - An *nbgrader source* keeps the solutions between their markers: put it in an nbgrader
   course's ``source/<assignment>/`` and run ``nbgrader generate_assignment <assignment>``.
+  Each graded check cell also gets a hidden test (``### BEGIN HIDDEN TESTS``): the same
+  check call, made on a fresh copy of ``multiloss_helpers`` read from its files rather than
+  from ``sys.modules`` or the notebook's ``mlh``, so that an answer cell that replaces a
+  checker (``mlh.exercises.check_x = lambda fn: True``) still scores 0. nbgrader removes the
+  hidden lines from the release (the student copy has none either) and runs them again when
+  it autogrades, from the locked cell it stored at ``generate_assignment``.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib.util
 import json
@@ -36,6 +43,28 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
 STUB = "\n".join(STUB_LINES)
 GATE = re.compile(r"\{solution-(start|end)\}")
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+CHECK_CALL = re.compile(r"\bmlh\.exercises\.(check_\w+)\(")
+# The hidden test's loader: a fresh copy of the package under a private name, found by the
+# import system's finders (never through sys.modules), so nothing an answer cell did to
+# `mlh`, `mlh.exercises` or the harness reaches it. It is defined again in every check cell.
+FRESH_CHECK = '''def _mlh_fresh_check(name):
+    """`mlh.exercises.<name>` from a fresh copy of multiloss_helpers, read from its files."""
+    import importlib.util, sys, uuid
+
+    alias = f"_mlh_fresh_{uuid.uuid4().hex}"
+    found = next(
+        spec
+        for finder in sys.meta_path
+        if (spec := getattr(finder, "find_spec", lambda *a: None)("multiloss_helpers", None))
+    )
+    spec = importlib.util.spec_from_file_location(
+        alias, found.origin, submodule_search_locations=found.submodule_search_locations
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = package  # its submodules import each other under this name
+    spec.loader.exec_module(package)
+    return getattr(package.exercises, name)'''
 FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}(?P<title>.*)$")
 
 _spec = importlib.util.spec_from_file_location(
@@ -70,6 +99,45 @@ def strip_solutions(source: str) -> str:
             out.append(line)
     if inside:
         raise ValueError("`### BEGIN SOLUTION` without a matching END")
+    return "\n".join(out)
+
+
+def _check_statements(source: str) -> list[str]:
+    """The top-level statements of a check cell that call ``mlh.exercises.check_*``."""
+    tree = ast.parse(source)
+    found = []
+    for node in tree.body:
+        text = ast.get_source_segment(source, node) or ""
+        if CHECK_CALL.search(text):
+            found.append(text)
+    return found
+
+
+def locked_check(source: str) -> str:
+    """A graded check cell with its hidden test: the same calls on a fresh checker."""
+    calls = [CHECK_CALL.sub(r'_mlh_fresh_check("\1")(', text) for text in _check_statements(source)]
+    if not calls:
+        raise ValueError("a graded check cell calls no `mlh.exercises.check_*`")
+    hidden = [
+        HIDDEN_BEGIN,
+        "# Autograding: the same check, from a copy of the package no answer cell can replace.",
+        FRESH_CHECK,
+        *calls,
+        HIDDEN_END,
+    ]
+    return "\n".join([source.rstrip("\n"), *hidden])
+
+
+def strip_hidden_tests(source: str) -> str:
+    """``source`` without its hidden-test regions, line by line as nbgrader removes them."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if line.strip() == HIDDEN_BEGIN:
+            inside = True
+        elif line.strip() == HIDDEN_END:
+            inside = False
+        elif not inside:
+            out.append(line)
     return "\n".join(out)
 
 
@@ -134,9 +202,16 @@ def _with_nbgrader_metadata(notebook: dict) -> dict:
 
 
 def nbgrader_source(notebook: dict) -> dict:
-    """The nbgrader source version of a book notebook (solutions kept, between markers)."""
+    """The nbgrader source version of a book notebook (solutions kept, between markers),
+    each graded check cell with its hidden test (:func:`locked_check`)."""
     tagged = _with_nbgrader_metadata(notebook)
-    return {**tagged, "cells": _plain_cells(tagged)}
+    cells = _plain_cells(tagged)
+    for cell in cells:
+        if cell["cell_type"] == "code" and cell.get("metadata", {}).get("nbgrader", {}).get(
+            "grade"
+        ):
+            cell["source"] = locked_check(_source(cell))
+    return {**tagged, "cells": cells}
 
 
 def student_notebook(notebook: dict) -> tuple[dict, int]:
@@ -150,6 +225,8 @@ def student_notebook(notebook: dict) -> tuple[dict, int]:
                 raise ValueError("a cell tagged `solution` has no `### BEGIN SOLUTION` marker")
             cell["source"] = strip_solutions(text)
             stubbed += 1
+        elif cell["cell_type"] == "code" and HIDDEN_BEGIN in _source(cell):
+            cell["source"] = strip_hidden_tests(_source(cell))
     return source, stubbed
 
 
