@@ -23,13 +23,15 @@ JB_STRICT   := -W -n --keep-going
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test test-package test-notebooks test-grading lab bench assignments clean \
+.PHONY: help setup book test test-package test-notebooks test-grading lab lab-authors bench \
+	assignments clean \
 	lint dist seeds check-site bench-busy
 
 help:
 	@echo "make book   build the executed HTML book into _build/html"
 	@echo "make test   run the package tests and execute every notebook with nbmake"
-	@echo "make lab    open Jupyter Lab on book/"
+	@echo "make lab    open Jupyter Lab on student copies (no solutions) in _build/student"
+	@echo "make lab-authors  open Jupyter Lab on book/ (the full notebooks, with solutions)"
 	@echo "make bench  print the benchmark ratios"
 	@echo "make bench-busy  time every chapter with one core kept busy"
 	@echo "make lint   ruff check, ruff format --check and mypy"
@@ -128,7 +130,13 @@ seeds: $(STAMP)
 	if [ -n "$$failed" ]; then echo "seeds with failures:$$failed (logs: _build/seed-N.log)"; exit 1; fi; \
 	echo "every notebook passed for MLH_SEED=0..9"
 
+# Learners: student copies (no solutions, prompts as plain Markdown) in _build/student/,
+# written once; a copy already there (your work) is kept. Authors: the full notebooks.
 lab: $(STAMP)
+	$(BIN)/python scripts/make_assignments.py --keep book _build/student
+	$(BIN)/jupyter lab _build/student
+
+lab-authors: $(STAMP)
 	$(BIN)/jupyter lab book
 
 $(BENCH_STAMP): benchmarks/requirements.txt $(STAMP)

@@ -163,7 +163,7 @@ def course(tmp_path_factory):
     sources, points = {}, {}
     for name in CHAPTERS:
         book = _cut(json.loads((ROOT / "book" / f"{name}.ipynb").read_text()))
-        source = make_assignments.nbgrader_source(book)
+        source = make_assignments.nbgrader_source(book, make_assignments.chapter_number(name))
         (root / "source" / "ps1" / f"{name}.ipynb").write_text(json.dumps(source, indent=1))
         sources[name] = (book, source)
         points[name] = [
@@ -189,7 +189,9 @@ def test_release_equals_the_student_copy_and_has_no_solution(course, name):
     root, sources, _ = course
     book, source = sources[name]
     released = json.loads((root / "release" / "ps1" / f"{name}.ipynb").read_text())
-    student, stubbed = make_assignments.student_notebook(book)
+    student, stubbed = make_assignments.student_notebook(
+        book, make_assignments.chapter_number(name)
+    )
     assert stubbed >= 2
     assert [(c["cell_type"], _source(c)) for c in released["cells"]] == [
         (c["cell_type"], _source(c)) for c in student["cells"]
