@@ -65,7 +65,7 @@ from .weighting import (
     pcgrad,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BatchLoader",
