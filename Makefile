@@ -23,7 +23,7 @@ JB_STRICT   := -W -n --keep-going
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test test-package test-notebooks test-grading lab lab-authors bench \
+.PHONY: help setup mathjax book test test-package test-notebooks test-grading lab lab-authors bench \
 	assignments clean \
 	lint dist seeds check-site bench-busy
 
@@ -84,7 +84,21 @@ define nb_cache_for_seed
 	  echo "$(NB_SEED)" > $(NB_CACHE)/.seed; fi
 endef
 
-book: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
+# MathJax is served with the site (no CDN: formulas render offline). `npm pack` fetches
+# the package once (Debian: apt-get install npm); its digest is checked.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA256  := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+MATHJAX         := _build/mathjax/mathjax/tex-mml-chtml.js
+$(MATHJAX): scripts/vendor_mathjax.py
+	@mkdir -p _build/mathjax-npm
+	@test -f _build/mathjax-npm/mathjax-$(MATHJAX_VERSION).tgz || \
+	  (cd _build/mathjax-npm && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null)
+	$(BIN)/python scripts/vendor_mathjax.py _build/mathjax-npm/mathjax-$(MATHJAX_VERSION).tgz \
+	  $(MATHJAX_SHA256) _build/mathjax
+
+mathjax: $(STAMP) $(MATHJAX)
+
+book: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE) $(MATHJAX)
 	$(nb_cache_for_seed)
 	$(BIN)/jupyter-book build . --all $(JB_STRICT)
 	@# The download button serves _sources/book/<chapter>.ipynb: student copies, no solutions.
