@@ -1,6 +1,7 @@
 # Multiple Losses in PyTorch: every command sets up .venv from requirements.txt first.
 # `make book` builds the executed HTML book; `make test` runs the package tests and
-# verifies every notebook with nbmake. Both need nothing but Python 3 on the machine.
+# verifies every notebook with nbmake. Both need Python 3; `make book` also needs npm once,
+# to fetch the MathJax the site serves (`make mathjax`).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -37,7 +38,8 @@ help:
 	@echo "make lint   ruff check, ruff format --check and mypy"
 	@echo "make dist   build the wheel and sdist into dist/ and run twine check"
 	@echo "make seeds  run every notebook for MLH_SEED=0..9 and list the failures"
-	@echo "make check-site  check the built book at phone width in headless Chromium"
+	@echo "make check-site  check every chapter at 420 and 1280 px, offline, in headless Chromium"
+	@echo "make mathjax  fetch MathJax (npm) into _build/mathjax: the site serves it itself"
 	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
 	@echo "make test-grading run nbgrader end to end (generate, autograde) on two chapters"
 	@echo "make clean  remove _build, caches and .venv"
