@@ -37,7 +37,7 @@ help:
 	@echo "make bench-busy  time every chapter with one core kept busy"
 	@echo "make lint   ruff check, ruff format --check and mypy"
 	@echo "make dist   build the wheel and sdist into dist/ and run twine check"
-	@echo "make seeds  run every notebook for MLH_SEED=0..9 and list the failures"
+	@echo "make seeds  run every notebook for MLH_SEED=0..19 (SEEDS=...) and list the failures"
 	@echo "make check-site  check every chapter at 420 and 1280 px, offline, in headless Chromium"
 	@echo "make mathjax  fetch MathJax (npm) into _build/mathjax: the site serves it itself"
 	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
@@ -133,10 +133,12 @@ test-notebooks: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
 	else echo "nbmake: every notebook is already executed for this code and seed"; fi
 	$(BIN)/python scripts/notebook_times.py $(NB_CACHE)
 
-# Every notebook for MLH_SEED=0..9 with nbmake (about ten times `make test-notebooks`;
-# not part of `make test`). Prints the failing notebooks per seed; fails if any.
+# Every notebook for each seed in SEEDS (MLH_SEED=0..19 unless given, e.g.
+# `make seeds SEEDS="20 21"`) with nbmake: about twenty times `make test-notebooks`, so it
+# is not part of `make test`. Prints the failing notebooks per seed; fails if any.
+SEEDS ?= $(shell seq 0 19)
 seeds: $(STAMP)
-	@mkdir -p _build; failed=""; for seed in 0 1 2 3 4 5 6 7 8 9; do \
+	@mkdir -p _build; failed=""; for seed in $(SEEDS); do \
 	  echo "== MLH_SEED=$$seed"; \
 	  MLH_SEED=$$seed $(BIN)/python -m pytest --nbmake --nbmake-timeout=120 -q -rf \
 	    -p no:cacheprovider book > _build/seed-$$seed.log 2>&1 \
@@ -144,7 +146,7 @@ seeds: $(STAMP)
 	  grep -E "^(FAILED|[0-9]+ (passed|failed))" _build/seed-$$seed.log || tail -3 _build/seed-$$seed.log; \
 	done; \
 	if [ -n "$$failed" ]; then echo "seeds with failures:$$failed (logs: _build/seed-N.log)"; exit 1; fi; \
-	echo "every notebook passed for MLH_SEED=0..9"
+	echo "every notebook passed for MLH_SEED in: $(strip $(SEEDS))"
 
 # Learners: student copies (no solutions, prompts as plain Markdown) in _build/student/,
 # written once; a copy already there (your work) is kept. Authors: the full notebooks.

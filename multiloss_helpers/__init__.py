@@ -7,137 +7,58 @@ per-loss gradient tools, task-weighting strategies behind one protocol,
 loss-weight schedules, the training loop that records every loss component,
 metrics for imbalanced data, and the book's figures. Each public name is
 documented with an example and tested.
+
+The public names are those of each library module's ``__all__``; the list below is
+built from them, so adding a name is one edit in its module (and its entry in
+``book/api.md``). ``mlh.chapters`` (the book's set-ups and chapter 11's workers) and
+``mlh.exercises`` (the exercise checks) are the book's support code.
 """
 
 from __future__ import annotations
 
-from . import chapters, exercises
-from .class_balance import class_weights, sample_weights
-from .combine import LossResult, MultiTaskLoss
-from .composite import DistillationLoss, distillation_loss, gaussian_kl
-from .data import (
-    BatchLoader,
-    make_domain_data,
-    make_imbalanced_data,
-    make_multitask_data,
-    train_val_split,
-)
-from .distributed import WorkerError, ddp_mean, launch
-from .gan_data import make_ring_data, ring_centres
-from .grads import assert_connected, assign_grad, flat_grad, grad_cosine, per_loss_grads
-from .history import LossHistory
-from .losses import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
-from .metrics import (
-    balanced_accuracy,
-    confusion_matrix,
-    per_class_precision,
-    per_class_recall,
-    precision_recall_curve,
-)
-from .models import MultiHeadNet, default_device
-from .objectives import plot_pareto_front
-from .plotting import (
-    book_style,
-    plot_confusion_matrix,
-    plot_history,
-    plot_loss_distribution,
-    plot_precision_recall,
-    use_book_style,
-)
-from .profiling import compare_times, saved_tensor_bytes
-from .regularisers import l1_penalty, l2_penalty, predictive_entropy, weight_decay_groups
-from .reversal import GradientReversal, dann_scale, grad_reverse
-from .schedules import SmoothedGate, ramp
-from .seeding import seed_everything
-from .train import Callback, evaluate, fit, predict, unpack_loss
-from .weighting import (
-    DWA,
-    MGDA,
-    EqualWeighting,
-    FixedWeighting,
-    GradNorm,
-    PCGrad,
-    UncertaintyWeighting,
-    Weighting,
-    mgda,
-    min_norm_weights,
-    pareto_front,
-    pcgrad,
-)
+import sys as _sys
+
+from . import chapters as chapters  # the book's support code: mlh.chapters.<name>
+from . import exercises as exercises  # the exercise checks: mlh.exercises.check_<name>
+from .class_balance import *
+from .combine import *
+from .composite import *
+from .constraints import *
+from .data import *
+from .datasets import *
+from .dice import *
+from .distributed import *
+from .gan_data import *
+from .grads import *
+from .history import *
+from .losses import *
+from .masking import *
+from .metrics import *
+from .mixing import *
+from .models import *
+from .moe import *
+from .multiobjective import *
+from .plotting import *
+from .profiling import *
+from .regularisers import *
+from .reversal import *
+from .schedules import *
+from .seeding import *
+from .train import *
+from .weighting import *
 
 __version__ = "0.2.0"
 
-__all__ = [
-    "BatchLoader",
-    "BinaryFocalLoss",
-    "Callback",
-    "DWA",
-    "DistillationLoss",
-    "EqualWeighting",
-    "FixedWeighting",
-    "FocalLoss",
-    "GradNorm",
-    "GradientReversal",
-    "LossHistory",
-    "LossResult",
-    "MGDA",
-    "MultiHeadNet",
-    "MultiTaskLoss",
-    "PCGrad",
-    "SmoothedGate",
-    "UncertaintyWeighting",
-    "Weighting",
-    "WorkerError",
-    "__version__",
-    "assert_connected",
-    "assign_grad",
-    "balanced_accuracy",
-    "binary_focal_loss",
-    "book_style",
-    "class_weights",
-    "compare_times",
-    "confusion_matrix",
-    "dann_scale",
-    "ddp_mean",
-    "default_device",
-    "distillation_loss",
-    "evaluate",
-    "exercises",
-    "fit",
-    "flat_grad",
-    "focal_loss",
-    "gaussian_kl",
-    "grad_cosine",
-    "grad_reverse",
-    "l1_penalty",
-    "l2_penalty",
-    "launch",
-    "make_domain_data",
-    "make_imbalanced_data",
-    "make_multitask_data",
-    "make_ring_data",
-    "mgda",
-    "min_norm_weights",
-    "pareto_front",
-    "pcgrad",
-    "per_class_precision",
-    "per_class_recall",
-    "per_loss_grads",
-    "plot_confusion_matrix",
-    "plot_history",
-    "plot_loss_distribution",
-    "plot_pareto_front",
-    "plot_precision_recall",
-    "precision_recall_curve",
-    "predict",
-    "predictive_entropy",
-    "ramp",
-    "ring_centres",
-    "sample_weights",
-    "saved_tensor_bytes",
-    "seed_everything",
-    "train_val_split",
-    "unpack_loss",
-    "use_book_style",
-    "weight_decay_groups",
-]
+#: The library modules whose ``__all__`` make up the package's public names: every public
+#: submodule imported above by its star import (the book's support code, ``chapters`` and
+#: ``exercises``, is not library API). One list to edit: the star imports.
+LIBRARY_MODULES = tuple(
+    module
+    for name, module in sorted(_sys.modules.items())
+    if name.startswith(f"{__name__}.")
+    and name.count(".") == 1
+    and not name.rpartition(".")[2].startswith("_")
+    and name.rpartition(".")[2] not in {"chapters", "exercises"}
+)
+
+__all__ = sorted({"__version__", "exercises", *(n for m in LIBRARY_MODULES for n in m.__all__)})

@@ -136,20 +136,21 @@ def check_labels(value: Any, name: str, *, dim: int | None = None) -> Tensor:
 def check_params(
     params: Any, name: str = "params", *, single: bool = True, requires_grad: bool = False
 ) -> list[Tensor]:
-    r"""Normalise parameters to a non-empty list of tensors.
+    r"""Normalise parameters to a non-empty list of tensors on one device.
 
-    Accepts a module (its ``parameters()``), a mapping (its values, e.g.
-    ``dict(model.named_parameters())``), an iterable of tensors, or, when
-    ``single`` is true, one tensor (a list of one). With ``single=False`` one
-    tensor is a ``TypeError``: iterating it would silently give its rows.
+    The package's one parameter-list normaliser. Accepts a module (its
+    ``parameters()``), a mapping (its values, e.g. ``dict(model.named_parameters())``),
+    an iterable of tensors, or, when ``single`` is true, one tensor (a list of one).
+    With ``single=False`` one tensor is a ``TypeError``: iterating it would silently
+    give its rows. With ``requires_grad=True`` every tensor must require grad.
     """
     if isinstance(params, nn.Module):
         items: list[Tensor] = list(params.parameters())
     elif isinstance(params, Tensor):
         if not single:
             raise TypeError(
-                f"`{name}` must be a module or an iterable of tensors, got one "
-                f"{describe(params)}; wrap it in a list: [{name}]"
+                f"`{name}` must be an iterable of tensors (e.g. model.shared_parameters() or "
+                f"[weight]) or a module, got one {describe(params)}; wrap it in a list: [{name}]"
             )
         items = [params]
     elif isinstance(params, Mapping):
@@ -158,7 +159,7 @@ def check_params(
         items = list(params)
     else:
         raise TypeError(
-            f"`{name}` must be a module, a tensor or an iterable of tensors, got {describe(params)}"
+            f"`{name}` must be {_PARAM_FORMS[single, requires_grad]}, got {describe(params)}"
         )
     if not items:
         raise ValueError(f"`{name}` is empty")
@@ -167,6 +168,11 @@ def check_params(
             raise TypeError(f"`{name}[{i}]` must be a tensor, got {describe(p)}")
         if requires_grad and not p.requires_grad:
             raise ValueError(f"`{name}[{i}]` does not require grad, so it has no gradient")
+        if p.device != items[0].device:
+            raise ValueError(
+                f"`{name}` must all be on one device, got {items[0].device} for `{name}[0]` "
+                f"and {p.device} for `{name}[{i}]`"
+            )
     return items
 
 
@@ -180,6 +186,28 @@ def check_unique(items: list[Tensor], name: str) -> None:
                 "(model.parameters() does), or it counts twice"
             )
         seen[id(item)] = i
+
+
+#: What :func:`check_params` accepts, by ``(single, requires_grad)``, for its messages.
+_PARAM_FORMS = {
+    (True, True): "a tensor, a module or an iterable of tensors that require grad",
+    (True, False): "a module, a tensor or an iterable of tensors",
+    (False, True): "a module or an iterable of tensors that require grad",
+    (False, False): "a module or an iterable of tensors",
+}
+
+
+def check_grad_matrix(grads: Any, name: str = "grads") -> Tensor:
+    r"""A ``(T, P)`` floating-point tensor with ``T >= 1`` and ``P >= 1``."""
+    if not isinstance(grads, Tensor):
+        raise TypeError(f"`{name}` must be a (T, P) tensor, got {describe(grads)}")
+    if grads.dim() != 2 or grads.shape[0] == 0 or grads.shape[1] == 0:
+        raise ValueError(
+            f"`{name}` must have shape (T, P) with T >= 1 and P >= 1, got {tuple(grads.shape)}"
+        )
+    if not grads.is_floating_point():
+        raise TypeError(f"`{name}` must be a floating-point tensor, got {grads.dtype}")
+    return grads
 
 
 def check_reduction(reduction: Any) -> str:

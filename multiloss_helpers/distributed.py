@@ -1,9 +1,11 @@
 r"""Several CPU processes with torch.distributed (gloo), launchable from a notebook.
 
 Workers started with the ``spawn`` method must be importable, so a function
-defined in a notebook cannot be one. The workers the book uses live here;
-``launch`` runs any importable worker on N local processes and returns what
-each one returned, in rank order. ``ddp_mean`` turns a rank's summed loss
+defined in a notebook cannot be one. ``launch`` runs any importable worker on N
+local processes and returns what each one returned, in rank order;
+``run_workers`` runs several in one launch. The workers of chapter 11 live in
+:mod:`multiloss_helpers.chapters.ch11_workers` (also reachable here, e.g.
+``mlh.distributed.ddp_summed_loss_worker``). ``ddp_mean`` turns a rank's summed loss
 into the loss whose DDP gradient is the gradient of the global (weighted or
 masked) mean.
 """
@@ -30,29 +32,25 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ._validation import check_float, check_int, check_tensor, describe
-from .data import make_multitask_data
-from .grads import flat_grad
-from .models import MultiHeadNet
 
-__all__ = [
-    "WorkerError",
-    "ddp_accumulation_worker",
-    "ddp_mean",
-    "ddp_no_sync_losses_worker",
-    "ddp_separate_backward_worker",
-    "ddp_silent_desync_worker",
-    "ddp_summed_loss_worker",
-    "ddp_weighted_loss_worker",
-    "launch",
-    "run_workers",
-    "single_process_gradients",
-    "single_process_weighted_gradients",
-]
+__all__ = ["WorkerError", "ddp_mean", "launch"]
+
+#: Chapter 11's workers, kept reachable as ``mlh.distributed.<name>`` (see ``__getattr__``).
+_CHAPTER_WORKERS = frozenset(
+    {
+        "ddp_accumulation_worker",
+        "ddp_no_sync_losses_worker",
+        "ddp_separate_backward_worker",
+        "ddp_silent_desync_worker",
+        "ddp_summed_loss_worker",
+        "ddp_weighted_loss_worker",
+        "single_process_gradients",
+        "single_process_weighted_gradients",
+    }
+)
 
 #: Seconds the other workers get to report after the first failure, before they are ended.
 _GRACE_S = 1.0
@@ -396,6 +394,7 @@ def launch(
             the ranks that had not returned.
 
     Example:
+        >>> from multiloss_helpers.chapters.ch11_workers import ddp_summed_loss_worker
         >>> launch(ddp_summed_loss_worker, 0, 64, nprocs=2)[0].shape
         torch.Size([1476])
     """
@@ -509,6 +508,7 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
             host synchronisation on accelerators).
 
     Example:
+        >>> import torch.nn.functional as F
         >>> logits, target = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, -100, 1])
         >>> weight = torch.tensor([1.0, 2.0, 0.5])
         >>> total = F.cross_entropy(logits, target, weight=weight, reduction="sum")
@@ -555,211 +555,10 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
     return (loss_sum.to(dtype) / total * world_size).to(loss_sum.dtype)
 
 
-# --------------------------------------------------------------------------- the book's workers
+def __getattr__(name: str) -> Any:
+    r"""Chapter 11's workers, imported on first use (their module imports this one)."""
+    if name in _CHAPTER_WORKERS:
+        from .chapters import ch11_workers
 
-
-def _model_and_data(seed: int, n_samples: int) -> tuple[MultiHeadNet, dict[str, torch.Tensor]]:
-    model = MultiHeadNet(8, {"cls": 3, "reg": 1}, hidden=(32, 32), seed=seed)
-    return model, make_multitask_data(n_samples, n_features=8, seed=seed)
-
-
-def _two_losses(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    out = model(batch["x"])
-    return F.cross_entropy(out["cls"], batch["y_cls"]), F.mse_loss(out["reg"], batch["y_reg"])
-
-
-def _three_losses(model: Any, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-    """The two task losses and an auxiliary L1 term on the regression head."""
-    out = model(batch["x"])
-    return (
-        F.cross_entropy(out["cls"], batch["y_cls"]),
-        F.mse_loss(out["reg"], batch["y_reg"]),
-        0.5 * F.l1_loss(out["reg"], batch["y_reg"]),
-    )
-
-
-def _shard(data: dict[str, torch.Tensor], rank: int, world_size: int) -> dict[str, torch.Tensor]:
-    return {key: value[rank::world_size] for key, value in data.items()}
-
-
-def _flat_grad(model: torch.nn.Module) -> torch.Tensor:
-    return flat_grad(model)
-
-
-def single_process_gradients(seed: int, n_samples: int, *, aux: bool = False) -> torch.Tensor:
-    """The reference: the gradient of the summed loss on the full batch, one process.
-
-    Args:
-        seed: seeds the model and the data.
-        n_samples: the full batch size.
-        aux: add the auxiliary L1 term of ``ddp_silent_desync_worker``. Default: ``False``.
-
-    Example:
-        >>> single_process_gradients(0, 64).shape
-        torch.Size([1476])
-    """
-    model, data = _model_and_data(seed, n_samples)
-    losses = _three_losses(model, data) if aux else _two_losses(model, data)
-    torch.stack(list(losses)).sum().backward()
-    return _flat_grad(model)
-
-
-def ddp_summed_loss_worker(
-    rank: int, world_size: int, seed: int, n_samples: int, aux: bool = False
-) -> torch.Tensor:
-    """DDP, each rank on its shard, one backward of the summed loss; returns the gradient."""
-    model, data = _model_and_data(seed, n_samples)
-    ddp = DDP(model)
-    batch = _shard(data, rank, world_size)
-    losses = _three_losses(ddp, batch) if aux else _two_losses(ddp, batch)
-    torch.stack(list(losses)).sum().backward()
-    return _flat_grad(model)
-
-
-def ddp_separate_backward_worker(rank: int, world_size: int, seed: int, n_samples: int) -> str:
-    """DDP, one ``backward()`` per head's loss on one forward; returns what happened.
-
-    The first loss (the classification head's) does not reach the regression
-    head, so DDP's reduction is still open when the second backward marks the
-    shared parameters ready again: it raises.
-    """
-    model, data = _model_and_data(seed, n_samples)
-    ddp = DDP(model)
-    loss_cls, loss_reg = _two_losses(ddp, _shard(data, rank, world_size))
-    try:
-        loss_cls.backward(retain_graph=True)
-        loss_reg.backward()
-    except RuntimeError as error:
-        return f"RuntimeError: {' '.join(str(error).split())}"
-    return "no error"
-
-
-def ddp_silent_desync_worker(rank: int, world_size: int, seed: int, n_samples: int) -> Tensor:
-    """DDP, a first backward that reaches every parameter, then a second one; no error.
-
-    The first backward (both task losses) reaches every parameter, so DDP
-    finishes its all-reduce there; the second backward (an auxiliary L1 term)
-    adds its local gradient only, and the ranks' gradients silently differ
-    (pytorch/pytorch#47260). Returns this rank's gradient.
-    """
-    model, data = _model_and_data(seed, n_samples)
-    ddp = DDP(model)
-    loss_cls, loss_reg, loss_aux = _three_losses(ddp, _shard(data, rank, world_size))
-    (loss_cls + loss_reg).backward(retain_graph=True)
-    loss_aux.backward()
-    return _flat_grad(model)
-
-
-def ddp_no_sync_losses_worker(rank: int, world_size: int, seed: int, n_samples: int) -> Tensor:
-    """DDP, a forward and a backward per loss, ``no_sync`` on all but the last; the gradient.
-
-    Each loss reaches only part of the model, so DDP needs
-    ``find_unused_parameters=True``; the last backward all-reduces the gradients
-    accumulated by all three.
-    """
-    model, data = _model_and_data(seed, n_samples)
-    ddp = DDP(model, find_unused_parameters=True)
-    batch = _shard(data, rank, world_size)
-    for i in range(3):
-        if i < 2:
-            with ddp.no_sync():  # the forward must be inside no_sync too
-                _three_losses(ddp, batch)[i].backward()
-        else:
-            _three_losses(ddp, batch)[i].backward()
-    return _flat_grad(model)
-
-
-def ddp_accumulation_worker(
-    rank: int, world_size: int, seed: int, n_samples: int, micro_batches: int
-) -> torch.Tensor:
-    """DDP gradient accumulation over micro-batches: ``no_sync`` on all but the last."""
-    model, data = _model_and_data(seed, n_samples)
-    ddp = DDP(model)
-    shard = _shard(data, rank, world_size)
-    for k in range(micro_batches):
-        micro = {key: value[k::micro_batches] for key, value in shard.items()}
-        if k < micro_batches - 1:
-            with ddp.no_sync():  # accumulate locally, no all-reduce
-                (torch.stack(_two_losses(ddp, micro)).sum() / micro_batches).backward()
-        else:  # the last backward all-reduces the accumulated gradients
-            (torch.stack(_two_losses(ddp, micro)).sum() / micro_batches).backward()
-    return _flat_grad(model)
-
-
-# ----------------------------------------------------------- weighted, masked, unequal shards
-
-_CLASS_WEIGHT = (1.0, 4.0, 0.5)
-_CASES = ("weight", "ignore_index", "unequal")
-
-
-def _weighted_case(seed: int, n_samples: int, case: str) -> tuple[MultiHeadNet, dict, dict]:
-    """Model, data and cross-entropy options of one case; data["split"] marks the shards."""
-    if case not in _CASES:
-        raise ValueError(f"`case` must be one of {_CASES}, got {case!r}")
-    model, data = _model_and_data(seed, n_samples)
-    options: dict[str, Any] = {}
-    if case == "weight":
-        options["weight"] = torch.tensor(_CLASS_WEIGHT)
-    if case == "ignore_index":  # padding: about a third of the targets are ignored
-        generator = torch.Generator().manual_seed(seed)
-        pad = torch.rand(n_samples, generator=generator) < 0.35
-        data["y_cls"] = data["y_cls"].masked_fill(pad, -100)
-    return model, data, options
-
-
-def _weighted_shard(data: dict, rank: int, world_size: int, case: str) -> dict:
-    if case != "unequal":
-        return _shard(data, rank, world_size)
-    n = len(data["x"])  # rank r gets a share proportional to r + 1
-    bounds = [n * r * (r + 1) // (world_size * (world_size + 1)) for r in range(world_size + 1)]
-    return {key: value[bounds[rank] : bounds[rank + 1]] for key, value in data.items()}
-
-
-def _weighted_sums(model: Any, batch: dict, options: dict) -> tuple[Tensor, Tensor, Tensor]:
-    """(summed loss, its denominator, the mean-reduced loss) of cross-entropy + MSE."""
-    out = model(batch["x"])
-    target = batch["y_cls"]
-    valid = target != -100
-    weight = options.get("weight")
-    cls_den = weight[target[valid]].sum() if weight is not None else valid.sum().float()
-    cls_sum = F.cross_entropy(out["cls"], target, reduction="sum", **options)
-    reg_sum = F.mse_loss(out["reg"], batch["y_reg"], reduction="sum")
-    mean = F.cross_entropy(out["cls"], target, **options) + F.mse_loss(out["reg"], batch["y_reg"])
-    denominators = torch.stack([cls_den.float(), torch.tensor(float(len(target)))])
-    return torch.stack([cls_sum, reg_sum]), denominators, mean
-
-
-def single_process_weighted_gradients(seed: int, n_samples: int, case: str) -> Tensor:
-    """The reference of ``ddp_weighted_loss_worker``: one process on the full batch.
-
-    Example:
-        >>> single_process_weighted_gradients(0, 64, "weight").shape
-        torch.Size([1476])
-    """
-    model, data, options = _weighted_case(seed, n_samples, case)
-    _weighted_sums(model, data, options)[2].backward()
-    return _flat_grad(model)
-
-
-def ddp_weighted_loss_worker(
-    rank: int, world_size: int, seed: int, n_samples: int, case: str, fixed: bool
-) -> Tensor:
-    r"""DDP with a weighted, masked or unequally sharded cross-entropy + MSE; returns the gradient.
-
-    ``case`` is ``"weight"`` (class weights), ``"ignore_index"`` (about a third
-    of the targets are padding) or ``"unequal"`` (rank r holds a share
-    proportional to r + 1). With ``fixed=False`` each rank uses the usual
-    mean-reduced losses, whose denominators are local; with ``fixed=True`` each
-    loss is summed and divided by its global denominator with ``ddp_mean``.
-    """
-    model, data, options = _weighted_case(seed, n_samples, case)
-    ddp = DDP(model)
-    sums, denominators, mean = _weighted_sums(
-        ddp, _weighted_shard(data, rank, world_size, case), options
-    )
-    if fixed:
-        loss = ddp_mean(sums[0], denominators[0]) + ddp_mean(sums[1], denominators[1])
-    else:
-        loss = mean
-    loss.backward()
-    return _flat_grad(model)
+        return getattr(ch11_workers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,12 +3,12 @@ r"""Gradient tools: per-loss gradients, conflict, flattening ``.grad`` and writi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_real_floating, describe
+from ._linalg import unit_rows
+from ._validation import check_grad_matrix, check_params, check_real_floating, describe
 
 __all__ = ["assert_connected", "assign_grad", "flat_grad", "grad_cosine", "per_loss_grads"]
 
@@ -39,51 +39,6 @@ def _as_loss_list(losses: Sequence[Tensor] | Tensor) -> list[Tensor]:
                 "(was it built with torch.tensor(...), .item() or under torch.no_grad()?)"
             )
     return [loss.reshape(()) for loss in items]
-
-
-def _as_param_list(
-    params: Iterable[Tensor] | Tensor | nn.Module,
-    name: str = "params",
-    *,
-    allow_tensor: bool = True,
-    need_grad: bool = True,
-) -> list[Tensor]:
-    """``params`` as a non-empty list of tensors on one device.
-
-    With ``allow_tensor=False`` a single tensor is refused: iterating over it
-    would silently give its rows, not the tensor.
-    """
-    if isinstance(params, nn.Module):
-        params = list(params.parameters())
-    elif isinstance(params, Tensor):
-        if not allow_tensor:
-            raise TypeError(
-                f"`{name}` must be an iterable of tensors (e.g. model.shared_parameters() "
-                f"or [weight]), got a single tensor of shape {tuple(params.shape)}; "
-                "wrap it in a list"
-            )
-        params = [params]
-    elif isinstance(params, Mapping):
-        params = list(params.values())
-    elif isinstance(params, Iterable) and not isinstance(params, (str, bytes)):
-        params = list(params)
-    else:
-        raise TypeError(
-            f"`{name}` must be a tensor, a module or an iterable of tensors, got {describe(params)}"
-        )
-    if not params:
-        raise ValueError(f"`{name}` is empty")
-    for i, p in enumerate(params):
-        if not isinstance(p, Tensor):
-            raise TypeError(f"`{name}[{i}]` must be a tensor, got {describe(p)}")
-        if need_grad and not p.requires_grad:
-            raise ValueError(f"`{name}[{i}]` does not require grad, so it has no gradient")
-        if p.device != params[0].device:
-            raise ValueError(
-                f"`{name}` must all be on one device, got {params[0].device} for `{name}[0]` "
-                f"and {p.device} for `{name}[{i}]`"
-            )
-    return params
 
 
 def _common_dtype(params: Sequence[Tensor]) -> torch.dtype:
@@ -139,7 +94,7 @@ def per_loss_grads(
                 [3., 0.]])
     """
     loss_list = _as_loss_list(losses)
-    param_list = _as_param_list(params)
+    param_list = check_params(params, requires_grad=True)
     if not isinstance(retain_graph, bool):
         raise TypeError(f"`retain_graph` must be a bool, got {describe(retain_graph)}")
     sizes = [p.numel() for p in param_list]
@@ -163,37 +118,6 @@ def per_loss_grads(
             else:
                 row_slice.copy_(g.reshape(-1))
     return out
-
-
-def _unit_rows(grads: Tensor) -> tuple[Tensor, Tensor]:
-    """Each row divided by its norm, and the norms, computed without overflow or underflow.
-
-    Every row is first divided by its largest absolute entry, so that squaring
-    cannot overflow (norms near 1e20 in float32) nor underflow (norms near 1e-12).
-    Works in float32 at least (float64 stays float64). A zero row gives a zero
-    unit row and norm 0.
-    """
-    compute = torch.promote_types(grads.dtype, torch.float32)
-    values = grads.to(compute)
-    tiny = torch.finfo(compute).tiny
-    scale = values.abs().amax(dim=1, keepdim=True).clamp_min(tiny)
-    scaled = values / scale
-    scaled_norms = torch.linalg.vector_norm(scaled, dim=1, keepdim=True)
-    unit = scaled / scaled_norms.clamp_min(tiny)
-    return unit, (scale * scaled_norms).squeeze(1)
-
-
-def _check_grad_matrix(grads: Any, name: str = "grads") -> Tensor:
-    """A ``(T, P)`` floating-point tensor with ``T >= 1``."""
-    if not isinstance(grads, Tensor):
-        raise TypeError(f"`{name}` must be a (T, P) tensor, got {describe(grads)}")
-    if grads.dim() != 2 or grads.shape[0] == 0 or grads.shape[1] == 0:
-        raise ValueError(
-            f"`{name}` must have shape (T, P) with T >= 1 and P >= 1, got {tuple(grads.shape)}"
-        )
-    if not grads.is_floating_point():
-        raise TypeError(f"`{name}` must be a floating-point tensor, got {grads.dtype}")
-    return grads
 
 
 def grad_cosine(grads: Tensor, *, eps: float | None = None) -> Tensor:
@@ -227,8 +151,8 @@ def grad_cosine(grads: Tensor, *, eps: float | None = None) -> Tensor:
                 [ 0.,  1.,  0.],
                 [-1.,  0.,  1.]])
     """
-    _check_grad_matrix(grads)
-    unit, _ = _unit_rows(grads)
+    check_grad_matrix(grads)
+    unit, _ = unit_rows(grads)
     cosine = (unit @ unit.T).clamp(-1.0, 1.0)
     cosine.diagonal().fill_(1.0)
     return cosine.to(grads.dtype)
@@ -254,7 +178,7 @@ def flat_grad(params: Iterable[Tensor] | nn.Module) -> Tensor:
         >>> flat_grad(net)
         tensor([1., 1., 1.])
     """
-    param_list = _as_param_list(params, allow_tensor=False, need_grad=False)
+    param_list = check_params(params, single=False)
     dtype = _common_dtype(param_list)
     return torch.cat(
         [
@@ -291,7 +215,7 @@ def assign_grad(
         (tensor([[0., 1.],
                 [2., 3.]]), tensor([4., 5.]))
     """
-    param_list = _as_param_list(params, allow_tensor=False, need_grad=False)
+    param_list = check_params(params, single=False)
     if not isinstance(flat_grad, Tensor) or not flat_grad.is_floating_point():
         raise TypeError(
             f"`flat_grad` must be a 1-D floating-point tensor, got {describe(flat_grad)}"

@@ -162,15 +162,30 @@ def unpack_loss(result: Any) -> tuple[Tensor, dict[str, Tensor]]:
     return total, {name: _check_component(name, value) for name, value in components.items()}
 
 
+def _first_length(batch: Any) -> int | None:
+    r"""The first dimension of the first tensor with one, searching nested containers
+    (e.g. ``(task_name, {name: tensor})`` from a :class:`~multiloss_helpers.TaskMixer`)."""
+    if isinstance(batch, Tensor):
+        return len(batch) if batch.dim() > 0 else None
+    if isinstance(batch, Mapping):
+        batch = batch.values()
+    elif not isinstance(batch, (list, tuple)):
+        return None
+    for value in batch:
+        found = _first_length(value)
+        if found is not None:
+            return found
+    return None
+
+
 def _batch_size(batch: Batch) -> int:
     r"""Number of samples in a batch: the first dimension of its first tensor."""
     if isinstance(batch, Tensor):
         return len(batch) if batch.dim() else 1
-    values: Iterable[Any] = batch.values() if isinstance(batch, Mapping) else batch
-    for value in values:
-        if isinstance(value, Tensor) and value.dim() > 0:
-            return len(value)
-    raise TypeError(f"a batch must contain at least one tensor, got {describe(batch)}")
+    found = _first_length(batch)
+    if found is None:
+        raise TypeError(f"a batch must contain at least one tensor, got {describe(batch)}")
+    return found
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:

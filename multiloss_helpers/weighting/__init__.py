@@ -8,16 +8,15 @@ and a test fails for a subclass that is missing here.
 
 from __future__ import annotations
 
-from ..grads import assign_grad
 from ._base import EqualWeighting, FixedWeighting, Weighting
 from .dwa import DWA
 from .gradnorm import GradNorm
-from .mgda import MGDA, mgda, min_norm_weights
-from .pareto import pareto_front
+from .mgda import MGDA
 from .pcgrad import PCGrad, pcgrad
 from .uncertainty import UncertaintyWeighting
 
-#: Every registered strategy, in the order the book introduces them.
+#: Every registered strategy, in the order the book introduces them (the registry, reached
+#: as ``mlh.weighting.STRATEGIES``: not in ``__all__``, which lists the package's public names).
 STRATEGIES: tuple[type[Weighting], ...] = (
     EqualWeighting,
     FixedWeighting,
@@ -30,7 +29,6 @@ STRATEGIES: tuple[type[Weighting], ...] = (
 
 __all__ = [
     "DWA",
-    "STRATEGIES",
     "EqualWeighting",
     "FixedWeighting",
     "GradNorm",
@@ -38,9 +36,5 @@ __all__ = [
     "PCGrad",
     "UncertaintyWeighting",
     "Weighting",
-    "assign_grad",
-    "mgda",
-    "min_norm_weights",
-    "pareto_front",
     "pcgrad",
 ]

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_float, check_int, check_real_floating, describe
-from ..grads import _as_param_list, assign_grad, flat_grad
+from .._validation import check_float, check_int, check_params, check_real_floating, describe
+from ..grads import assign_grad, flat_grad
 
 __all__ = ["EqualWeighting", "FixedWeighting", "Weighting"]
 
@@ -257,7 +257,7 @@ def check_shared(shared: Any) -> list[Tensor]:
 
     A tensor listed twice would receive the combined gradient twice.
     """
-    params = _as_param_list(shared, "shared", allow_tensor=False)
+    params = check_params(shared, "shared", single=False, requires_grad=True)
     seen: dict[int, int] = {}
     for i, p in enumerate(params):
         if id(p) in seen:

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_float
-from ..grads import _as_param_list, _unit_rows, per_loss_grads
+from .._linalg import unit_rows
+from .._validation import check_float, check_params
+from ..grads import per_loss_grads
 from ._base import Weighting, check_losses, check_task_vector
 
 __all__ = ["GradNorm"]
@@ -89,7 +90,9 @@ class GradNorm(Weighting):
         self.alpha = check_float(alpha, "alpha", minimum=0.0)
         self.lr = check_float(lr, "lr", minimum=0.0, open_minimum=True)
         self.shared = (
-            None if shared is None else _as_param_list(shared, "shared", allow_tensor=False)
+            None
+            if shared is None
+            else check_params(shared, "shared", single=False, requires_grad=True)
         )
         self.register_buffer("loss_weights", torch.ones(self.num_tasks))
         self.register_buffer("exp_avg", torch.zeros(self.num_tasks))
@@ -120,7 +123,7 @@ class GradNorm(Weighting):
                 iterable of tensors (a single tensor is refused).
         """
         check_task_vector(losses, "losses", self.num_tasks)
-        params = _as_param_list(shared_params, "shared_params", allow_tensor=False)
+        params = check_params(shared_params, "shared_params", single=False, requires_grad=True)
         self._follow(losses)
         current = losses.detach()
         if self.initial_losses is None:
@@ -133,7 +136,7 @@ class GradNorm(Weighting):
         elif current.device.type == "cpu" and bool((current < 0).any()):
             raise ValueError(f"`losses` must be non-negative, got {current.tolist()}")
         grads = per_loss_grads(losses, params, retain_graph=True)
-        grad_norms = _unit_rows(grads)[1].to(self.loss_weights.dtype)  # no overflow
+        grad_norms = unit_rows(grads)[1].to(self.loss_weights.dtype)  # no overflow
         norms = self.loss_weights * grad_norms
         rate = current.to(norms.dtype) / self.initial_losses.to(norms)
         target = norms.mean() * (rate / rate.mean()) ** self.alpha

@@ -9,8 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_seed, describe
-from ..grads import _check_grad_matrix, _unit_rows, assign_grad
+from .._linalg import unit_rows
+from .._validation import check_grad_matrix, check_seed, describe
+from ..grads import assign_grad
 from ._base import Weighting, backward_with_shared, check_losses, check_shared
 
 __all__ = ["PCGrad", "assign_grad", "pcgrad"]
@@ -74,14 +75,14 @@ def pcgrad(grads: Tensor, *, generator: torch.Generator | int | None = None) -> 
     """
     if not isinstance(grads, Tensor) or grads.dim() != 2 or not grads.is_floating_point():
         raise TypeError(f"`grads` must be a (T, P) floating-point tensor, got {describe(grads)}")
-    _check_grad_matrix(grads)
+    check_grad_matrix(grads)
     if grads.device.type == "cpu" and not bool(torch.isfinite(grads).all()):
         raise ValueError("`grads` must be finite, got NaN or inf entries")
     gen = _as_generator(generator)
     num_tasks = grads.shape[0]
     # g_i = norm_i * u_i; every projected gradient stays a combination of the unit
     # rows, g_i' = sum_j a_ij u_j, so every dot product comes from the cosines.
-    unit, norms = _unit_rows(grads)
+    unit, norms = unit_rows(grads)
     cosines = unit @ unit.T
     squared = cosines.diagonal().clamp_min(torch.finfo(cosines.dtype).tiny)  # 0 for a zero row
     basis = torch.eye(num_tasks, dtype=cosines.dtype, device=cosines.device)

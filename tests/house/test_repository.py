@@ -136,20 +136,8 @@ def test_api_reference_covers_every_public_name():
     assert not missing, f"book/api.md does not document {missing}"
 
 
-# The book's support code has its own guards (tests/exercises/test_guards.py for the checks);
-# chapter 11's worker functions stay in distributed.py until they move to chapters/.
+# The book's support code has its own guards (tests/exercises/test_guards.py for the checks).
 BOOK_SUPPORT = ("multiloss_helpers.chapters", "multiloss_helpers.exercises")
-CHAPTER_11_WORKERS = {
-    "run_workers",
-    "single_process_gradients",
-    "single_process_weighted_gradients",
-    "ddp_accumulation_worker",
-    "ddp_no_sync_losses_worker",
-    "ddp_separate_backward_worker",
-    "ddp_silent_desync_worker",
-    "ddp_summed_loss_worker",
-    "ddp_weighted_loss_worker",
-}
 
 
 def _library_modules() -> list:
@@ -172,7 +160,6 @@ def _public_names(module) -> list[str]:
         and obj.__module__ == module.__name__
         and not name.startswith("_")
         and (not private or name in getattr(module, "__all__", ()))
-        and name not in CHAPTER_11_WORKERS
     ]
 
 

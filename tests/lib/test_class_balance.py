@@ -179,3 +179,13 @@ def test_sample_weights_refuses(target, weights, error, match):
 def test_class_weights_refuses_bool_labels():
     with pytest.raises(TypeError, match="integer class labels"):
         mlh.class_weights(torch.tensor([True, False]))
+
+
+# Issue 20 regression: sample_weights raised TypeError for a wrong shape (D)
+def test_sample_weights_wrong_shapes_are_value_errors():
+    with pytest.raises(ValueError, match="`target` must be 1-D"):
+        mlh.sample_weights(torch.tensor([[0, 1]]), torch.ones(2))
+    with pytest.raises(ValueError, match="`class_weights` must be 1-D"):
+        mlh.sample_weights(torch.tensor([0, 1]), torch.ones(2, 1))
+    with pytest.raises(TypeError, match="`target` must be"):
+        mlh.sample_weights(torch.tensor([0.0, 1.0]), torch.ones(2))

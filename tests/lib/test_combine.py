@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -179,3 +180,11 @@ def test_negative_or_nan_tensor_weight_per_call_is_refused():
             criterion(outputs, targets, weights={"reg": torch.tensor(bad)})
     result = criterion(outputs, targets, weights={"reg": torch.tensor(0.0)})
     torch.testing.assert_close(result.total, result.components["cls"])
+
+
+# Issue 20 regression: MultiTaskLoss refused NumPy weights (D)
+@pytest.mark.parametrize("weight", [np.float32(0.5), np.float64(0.5), np.int64(2)])
+def test_multitask_loss_takes_numpy_weights(weight):
+    loss = mlh.MultiTaskLoss({"a": nn.MSELoss()}, weights={"a": weight})
+    out = loss({"a": torch.ones(2)}, {"a": torch.zeros(2)})
+    assert out.total.item() == pytest.approx(float(weight))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import mpmath
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.distributions import Independent, Normal, kl_divergence
 
 import multiloss_helpers as mlh
+from multiloss_helpers.composite import _half_exp_minus_one_minus
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 TOL = {
@@ -301,3 +304,125 @@ def test_distillation_is_zero_for_logits_that_differ_by_a_constant():
     s, _, y = _logits()
     soft = mlh.distillation_loss(s, s + 5.0, y, temperature=2.0, alpha=1.0)
     assert abs(float(soft)) < 1e-6  # the same softmax: the KL is 0
+
+
+INF = float("inf")
+
+
+def _kl_reference(student, teacher, temperature):
+    """sum_j p_j (log p_j - log q_j) in float64, with 0 log 0 = 0, mean over rows."""
+    s, t = student.double() / temperature, teacher.double() / temperature
+    log_q, log_p = F.log_softmax(s, dim=1), F.log_softmax(t, dim=1)
+    p = log_p.exp()
+    terms = torch.where(p > 0, p * (log_p - torch.where(p > 0, log_q, 0.0)), 0.0)
+    return temperature**2 * terms.sum(dim=1).mean()
+
+
+# Issue 20 regression: distillation_loss with -inf masks, near-maximum logits, reductions (D2)
+def test_distillation_loss_with_a_masked_teacher_class_is_the_kl_div_value():
+    student = torch.tensor([[0.5, 1.0, -0.3, 2.0]], requires_grad=True)
+    teacher = torch.tensor([[1.0, -INF, 0.0, 0.7]])
+    loss = mlh.distillation_loss(student, teacher, torch.tensor([0]), alpha=1.0, temperature=1.0)
+    recipe = F.kl_div(
+        F.log_softmax(student, dim=1), F.softmax(teacher, dim=1), reduction="batchmean"
+    )
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss, recipe)
+    loss.backward()
+    expected = F.softmax(student.detach(), dim=1) - F.softmax(teacher, dim=1)
+    torch.testing.assert_close(student.grad, expected)
+
+
+# Issue 20 regression: distillation_loss with -inf masks, near-maximum logits, reductions (D2)
+def test_distillation_loss_with_both_logits_masked_in_one_class_ignores_it():
+    student = torch.tensor([[0.5, -INF, 2.0], [1.0, 0.0, -1.0]], requires_grad=True)
+    teacher = torch.tensor([[1.0, -INF, 0.0], [0.0, 0.5, 0.0]])
+    target = torch.tensor([2, 0])
+    loss = mlh.distillation_loss(student, teacher, target, alpha=1.0, temperature=2.0)
+    torch.testing.assert_close(loss.double(), _kl_reference(student.detach(), teacher, 2.0))
+    loss.backward()
+    assert torch.isfinite(student.grad).all()
+    assert student.grad[0, 1] == 0.0
+
+
+# Issue 20 regression: distillation_loss with -inf masks, near-maximum logits, reductions (D2)
+def test_distillation_loss_gradient_is_finite_near_the_float32_maximum():
+    student = torch.tensor([[3e38, 0.0]], requires_grad=True)
+    teacher = torch.tensor([[-3e38, 0.0]])
+    loss = mlh.distillation_loss(student, teacher, torch.tensor([0]), alpha=1.0, temperature=1.0)
+    assert loss.item() == pytest.approx(3e38, rel=1e-6)
+    loss.backward()
+    torch.testing.assert_close(student.grad, torch.tensor([[1.0, -1.0]]))
+
+
+# Issue 20 regression: distillation_loss with -inf masks, near-maximum logits, reductions (D2)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_distillation_loss_reductions(reduction, alpha):
+    gen = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(5, 4, generator=gen), torch.randn(5, 4, generator=gen)
+    target = torch.tensor([0, 3, 1, 1, 2])
+    per_sample = mlh.distillation_loss(
+        student, teacher, target, alpha=alpha, temperature=3.0, reduction="none"
+    )
+    assert per_sample.shape == (5,)
+    for i in range(5):  # "none": the loss of each sample alone
+        alone = mlh.distillation_loss(
+            student[i : i + 1], teacher[i : i + 1], target[i : i + 1], alpha=alpha,
+            temperature=3.0,
+        )  # fmt: skip
+        torch.testing.assert_close(per_sample[i], alone)
+    out = mlh.distillation_loss(
+        student, teacher, target, alpha=alpha, temperature=3.0, reduction=reduction
+    )
+    expected = {"mean": per_sample.mean(), "sum": per_sample.sum(), "none": per_sample}
+    torch.testing.assert_close(out, expected[reduction])
+    if alpha == 0.0:  # exactly cross-entropy with the same reduction
+        assert torch.equal(out, F.cross_entropy(student, target, reduction=reduction))
+    module = mlh.DistillationLoss(alpha=alpha, temperature=3.0, reduction=reduction)
+    torch.testing.assert_close(module(student, teacher, target), out)
+
+
+# Issue 20 regression: distillation_loss with -inf masks, near-maximum logits, reductions (D2)
+def test_distillation_loss_refuses_a_bad_reduction():
+    with pytest.raises(ValueError, match="`reduction` must be one of"):
+        mlh.distillation_loss(
+            torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor([0]), reduction="batchmean"
+        )
+
+
+def _half_exp_mp(v: float) -> float:
+    mpmath.mp.dps = 50
+    x = mpmath.mpf(v)
+    return float((mpmath.exp(x) - 1 - x) / 2)
+
+
+def _ulp_error(got: float, want: float, dtype: torch.dtype) -> float:
+    spacing = np.spacing(np.array(abs(want), dtype=np.float32 if dtype == torch.float32 else None))
+    return abs(got - want) / float(spacing)
+
+
+VS = [
+    s * m * 10.0**e
+    for s in (1, -1)
+    for e in (-6, -3, -2, -1, 0, 1)
+    for m in (1.0, 1.01, 1.5, 3.3, 7.0)
+]
+
+
+# Issue 20 regression: the (e^v - 1 - v)/2 helper lost ulps near its series cut-off (D8)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_half_exp_minus_one_minus_is_precise_everywhere(dtype):
+    v = torch.tensor(VS, dtype=dtype)
+    got = _half_exp_minus_one_minus(v).tolist()
+    worst = max(_ulp_error(g, _half_exp_mp(float(x)), dtype) for g, x in zip(got, v.tolist()))
+    assert worst <= 4.0, worst
+
+
+# Issue 20 regression: the (e^v - 1 - v)/2 helper lost ulps near its series cut-off (D8)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_half_exp_minus_one_minus_gradient_is_precise(dtype):
+    v = torch.tensor(VS, dtype=dtype, requires_grad=True)
+    _half_exp_minus_one_minus(v).sum().backward()
+    want = torch.expm1(v.detach().double()) / 2
+    torch.testing.assert_close(v.grad.double(), want, rtol=8 * torch.finfo(dtype).eps, atol=0)

@@ -271,3 +271,19 @@ def test_worker_error_checks_its_fields(kwargs, error, match):
         WorkerError("worker failed", **kwargs)
     with pytest.raises(TypeError, match="`message` must be a str, got int"):
         WorkerError(3, rank=0)
+
+
+# Issue 20 regression: ddp_mean with subnormal or beyond-float32 denominators (D10)
+def test_ddp_mean_with_a_subnormal_denominator():
+    out = mlh.ddp_mean(torch.tensor(1e-3), 1e-39)
+    assert out.item() == pytest.approx(1e36, rel=1e-6)
+    assert mlh.ddp_mean(torch.tensor(0.0), 1e-39).item() == 0.0
+
+
+# Issue 20 regression: ddp_mean with subnormal or beyond-float32 denominators (D10)
+def test_ddp_mean_with_a_denominator_beyond_float32():
+    out = mlh.ddp_mean(torch.tensor(1e30), 1e39)
+    assert out.item() == pytest.approx(1e-9, rel=1e-6)
+    loss = torch.tensor(2.0, requires_grad=True)
+    mlh.ddp_mean(loss, torch.tensor(4.0)).backward()
+    assert loss.grad.item() == 0.25

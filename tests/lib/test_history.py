@@ -139,3 +139,13 @@ def test_weights_gathers_weight_components():
     with pytest.raises(ValueError, match="`level` must be one of"):
         history.weights(level="batch")
     assert mlh.LossHistory().weights() == {}
+
+
+# Issue 20 regression: LossHistory rounded integer tensors through float32 (D9)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_loss_history_keeps_integer_tensors_exact(dtype):
+    history = mlh.LossHistory()
+    history.log_step({"count": torch.tensor(16777217, dtype=dtype), "x": 1.5}, epoch=0)
+    history.log_step({"count": torch.tensor(3), "x": torch.tensor(0.25)}, epoch=0)
+    assert history.steps("count") == [16777217.0, 3.0]
+    assert history.steps("x") == [1.5, 0.25]

@@ -310,7 +310,7 @@ def _reference_focal(x, t, gamma, weight=None, ignore_index=-100, reduction="mea
 @pytest.mark.parametrize("num_classes", [5, 300])  # both sides of _LOG_SOFTMAX_FROM
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
 def test_multiclass_gradient_matches_the_reference(num_classes, gamma):
-    import multiloss_helpers.losses as losses
+    import multiloss_helpers._focal_kernels as losses
 
     assert 5 < losses._LOG_SOFTMAX_FROM <= 300
     gen = torch.Generator().manual_seed(0)
@@ -614,7 +614,7 @@ def test_both_multiclass_kernels_match_the_reference(num_classes, gamma):
 
 
 def test_binary_chunks_add_up(monkeypatch):
-    import multiloss_helpers.losses as losses
+    import multiloss_helpers._focal_kernels as losses
 
     x = torch.randn(1000, dtype=torch.float64, requires_grad=True)
     t = torch.rand(1000, dtype=torch.float64)
@@ -671,7 +671,7 @@ def test_binary_bool_targets_equal_float_targets():
 
 
 def test_binary_chunks_take_the_path_their_targets_allow(monkeypatch):
-    import multiloss_helpers.losses as losses
+    import multiloss_helpers._focal_kernels as losses
 
     calls = {"hard": 0, "soft": 0}
     hard, soft = losses._binary_chunk_hard, losses._binary_chunk
@@ -699,7 +699,7 @@ def test_binary_chunks_take_the_path_their_targets_allow(monkeypatch):
 @pytest.mark.parametrize("bad", [2.0, -0.5, -1e-30, float("nan")])
 @pytest.mark.parametrize("soft_before", [False, True])
 def test_binary_a_bad_target_in_a_later_chunk_is_refused(monkeypatch, bad, soft_before):
-    import multiloss_helpers.losses as losses
+    import multiloss_helpers._focal_kernels as losses
 
     monkeypatch.setattr(losses, "_CHUNK", 64)
     t = (torch.rand(300) < 0.5).float()
@@ -825,7 +825,7 @@ def test_mean_of_tiny_losses_keeps_relative_precision():
 # No gradient is formed without autograd.
 @pytest.mark.parametrize("context", ["no_grad", "inference_mode"])
 def test_forward_without_autograd_forms_no_gradient(monkeypatch, context):
-    import multiloss_helpers.losses as losses
+    import multiloss_helpers._focal_kernels as losses
 
     asked = []
     chunks = losses._binary_chunks
@@ -850,3 +850,29 @@ def test_forward_without_autograd_forms_no_gradient(monkeypatch, context):
         x.grad.double(), _grad_hard_float64(x.detach(), t, 0.25, 2.0) / 1000, rtol=1e-5, atol=1e-9
     )
     assert torch.isfinite(loss)
+
+
+# NaN targets are named as NaN, not as a range.
+
+
+@pytest.mark.parametrize("alpha, gamma", [(0.25, 2.0), (None, 0.0), (None, 0.5)])
+def test_one_nan_target_is_named(alpha, gamma):
+    target = torch.tensor([0.0, float("nan"), 1.0])
+    with pytest.raises(ValueError, match=r"NaN: 1 of 3, the first at flat index 1") as info:
+        mlh.binary_focal_loss(torch.randn(3), target, alpha=alpha, gamma=gamma)
+    assert "nan to nan" not in str(info.value)
+
+
+def test_nan_in_a_later_chunk_is_counted_over_the_whole_target(monkeypatch):
+    import multiloss_helpers._focal_kernels as kernels
+
+    monkeypatch.setattr(kernels, "_CHUNK", 64)
+    target = (torch.rand(300) < 0.5).float()
+    target[[10, 250, 290]] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN: 3 of 300, the first at flat index 10"):
+        mlh.binary_focal_loss(torch.randn(300, requires_grad=True), target)
+
+
+def test_a_value_out_of_range_still_gives_the_range():
+    with pytest.raises(ValueError, match=r"got values from -0.5 to 2.0"):
+        mlh.binary_focal_loss(torch.randn(3), torch.tensor([-0.5, 0.3, 2.0]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import pytest
 import torch
 import torch.nn.functional as F
@@ -211,3 +212,84 @@ def test_entropy_refuses_bad_inputs():
         mlh.predictive_entropy(torch.zeros(2, 3), reduction="batchmean")
     with pytest.raises(TypeError, match="`dim` must be an int"):
         mlh.predictive_entropy(torch.zeros(2, 3), dim=True)
+
+
+INF = float("inf")
+
+
+def _entropy_mp(row):
+    """The entropy of softmax(row) and its gradient, in 60-digit arithmetic."""
+    mpmath.mp.dps = 60
+    z = [mpmath.mpf(float(v)) if math.isfinite(v) else None for v in row]
+    finite = [v for v in z if v is not None]
+    norm = mpmath.fsum(mpmath.exp(v) for v in finite)
+    p = [mpmath.exp(v) / norm if v is not None else mpmath.mpf(0) for v in z]
+    h = -mpmath.fsum(pi * mpmath.log(pi) for pi in p if pi > 0)
+    grad = [-pi * (mpmath.log(pi) + h) if pi > 0 else mpmath.mpf(0) for pi in p]
+    return float(h), [float(g) for g in grad]
+
+
+# Issue 20 regression: predictive_entropy NaN for -inf logits, imprecise for confident rows (D3)
+def test_predictive_entropy_with_a_masked_class_is_finite():
+    x = torch.tensor([[-INF, 0.0, 1.0]], requires_grad=True)
+    value = mlh.predictive_entropy(x)
+    value.backward()
+    h, grad = _entropy_mp([-INF, 0.0, 1.0])
+    assert value.item() == pytest.approx(0.5822, abs=1e-4)
+    assert value.item() == pytest.approx(h, rel=1e-6)
+    torch.testing.assert_close(x.grad, torch.tensor([grad]))
+
+
+@pytest.mark.parametrize(
+    "row, dtype, rel",
+    [
+        ([20.0, 0.0, 0.0], torch.float32, 1e-5),
+        ([30.0, 1.0, -2.0, 0.5], torch.float32, 1e-5),
+        ([50.0, 0.0, 0.0], torch.float64, 1e-12),
+        ([1e3, 999.0, 0.0], torch.float64, 1e-12),
+    ],
+)
+
+# Issue 20 regression: predictive_entropy NaN for -inf logits, imprecise for confident rows (D3)
+def test_predictive_entropy_keeps_its_precision_for_confident_rows(row, dtype, rel):
+    x = torch.tensor([row], dtype=dtype, requires_grad=True)
+    value = mlh.predictive_entropy(x)
+    value.backward()
+    h, grad = _entropy_mp(row)
+    assert value.item() == pytest.approx(h, rel=rel)
+    for got, want in zip(x.grad[0].tolist(), grad):
+        assert got == pytest.approx(want, rel=rel * 10, abs=1e-300)
+
+
+# Issue 20 regression: predictive_entropy NaN for -inf logits, imprecise for confident rows (D3)
+def test_predictive_entropy_second_derivative_is_right():
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(mlh.predictive_entropy, (x,))
+    assert torch.autograd.gradgradcheck(mlh.predictive_entropy, (x,))
+    x = torch.randn(2, 3, 2, dtype=torch.float64, requires_grad=True)
+    entropy = lambda z: mlh.predictive_entropy(z, dim=1, reduction="none")  # noqa: E731
+    assert torch.autograd.gradgradcheck(entropy, (x,))
+
+
+# Issue 20 regression: l1/l2_penalty counted a tensor twice and frozen weights (D6)
+@pytest.mark.parametrize("penalty", [mlh.l1_penalty, mlh.l2_penalty])
+def test_penalties_refuse_a_tensor_listed_twice(penalty):
+    w = torch.randn(2, 2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"`params\[1\]` is `params\[0\]` again"):
+        penalty([w, w])
+
+
+# Issue 20 regression: l1/l2_penalty counted a tensor twice and frozen weights (D6)
+@pytest.mark.parametrize("penalty", [mlh.l1_penalty, mlh.l2_penalty])
+def test_penalties_skip_frozen_weights_as_weight_decay_groups_does(penalty):
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    net[0].weight.requires_grad_(False)
+    decayed = mlh.weight_decay_groups(net, 0.1)[0]["params"]
+    assert len(decayed) == 1 and decayed[0] is net[1].weight
+    torch.testing.assert_close(penalty(net), penalty([net[1].weight]))
+    torch.testing.assert_close(penalty(list(net.parameters())), penalty([net[1].weight]))
+
+
+# Issue 20 regression: l1/l2_penalty counted a tensor twice and frozen weights (D6)
+def test_penalties_still_count_plain_tensors():
+    assert mlh.l2_penalty(torch.ones(2, 2)).item() == 2.0  # not a frozen parameter

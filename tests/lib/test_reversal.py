@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 import multiloss_helpers as mlh
 
@@ -89,3 +90,19 @@ def test_dann_scale_schedule():
         mlh.dann_scale(1.5)
     with pytest.raises(ValueError, match="`gamma` must be > 0"):
         mlh.dann_scale(0.5, gamma=0.0)
+
+
+# Issue 20 regression: GradientReversal before an in-place activation (D)
+def test_gradient_reversal_before_an_in_place_activation():
+    x = torch.randn(4, 3, requires_grad=True)
+    net = nn.Sequential(mlh.GradientReversal(scale=0.5), nn.ReLU(inplace=True))
+    net(x).sum().backward()
+    torch.testing.assert_close(x.grad, -0.5 * (x.detach() > 0).float())
+
+
+# Issue 20 regression: GradientReversal before an in-place activation (D)
+def test_grad_reverse_returns_a_new_tensor():
+    x = torch.randn(3, requires_grad=True)
+    y = mlh.grad_reverse(x)
+    assert y.data_ptr() != x.data_ptr()
+    assert torch.equal(y, x)

@@ -720,3 +720,77 @@ def test_fit_on_every_device(device):
         val_loader=mlh.BatchLoader(data, 120), progress=False, weighting=FixedWeighting([1.0, 1.0]),
     )  # fmt: skip
     assert history.num_epochs == 2 and history.last("total") == history.last("total")
+
+
+def _fit_once(loader, seed):
+    net = mlh.MultiHeadNet(4, {"reg": 1}, hidden=(8,), dropout=0.25, seed=0)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+
+    def loss_fn(model, batch):
+        return F.mse_loss(model(batch["x"])["reg"], batch["y_reg"])
+
+    history = mlh.fit(net, loss_fn, loader, opt, epochs=2, progress=False, seed=seed)
+    return history.steps()
+
+
+# Issue 20 regression: fit(seed=) not reproducible with a reused loader; seed range (D4)
+def test_fit_with_a_seed_is_reproducible_when_the_same_loader_is_reused():
+    data = mlh.make_multitask_data(96, n_features=4, seed=0)
+    loader = mlh.BatchLoader(data, 16, seed=3)
+    first = _fit_once(loader, seed=0)
+    second = _fit_once(loader, seed=0)
+    assert first == second
+    # and the same as a fresh loader with the same seed: the loader restarts from its seed
+    assert _fit_once(mlh.BatchLoader(data, 16, seed=3), seed=0) == first
+    assert _fit_once(loader, seed=1) != first  # the seed does choose the dropout draws
+
+
+# Issue 20 regression: fit(seed=) not reproducible with a reused loader; seed range (D4)
+def test_fit_with_a_seed_leaves_the_loader_generator_as_it_was():
+    data = mlh.make_multitask_data(64, n_features=4, seed=0)
+    loader = mlh.BatchLoader(data, 16, seed=3)
+    state = loader.generator.get_state()
+    _fit_once(loader, seed=0)
+    assert torch.equal(loader.generator.get_state(), state)
+
+
+# Issue 20 regression: fit(seed=) not reproducible with a reused loader; seed range (D4)
+def test_fit_with_a_seed_reseeds_a_dataloader_generator_too():
+    data = mlh.make_multitask_data(64, n_features=4, seed=0)
+    dataset = torch.utils.data.StackDataset(x=data["x"], y_reg=data["y_reg"])
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(5)
+    )
+    assert _fit_once(loader, seed=0) == _fit_once(loader, seed=0)
+
+
+# Issue 20 regression: fit(seed=) not reproducible with a reused loader; seed range (D4)
+@pytest.mark.parametrize("seed", [2**64, -1])
+def test_fit_refuses_a_seed_outside_torch_range(seed):
+    data = mlh.make_multitask_data(16, n_features=4, seed=0)
+    with pytest.raises(ValueError, match="`seed` must be"):
+        _fit_once(mlh.BatchLoader(data, 16), seed=seed)
+
+
+# Issue 20 regression: fit(weighting=) named `losses` instead of the NaN component (D)
+@pytest.mark.parametrize("check_finite", ["step", "epoch"])
+def test_fit_with_weighting_names_a_nan_component_and_its_step(check_finite):
+    data = mlh.make_multitask_data(64, n_features=4, seed=0)
+    net = mlh.MultiHeadNet(4, {"cls": 3, "reg": 1}, hidden=(8,), seed=0)
+    calls = []
+
+    def loss_fn(model, batch):
+        out = model(batch["x"])
+        calls.append(1)
+        reg = F.mse_loss(out["reg"], batch["y_reg"])
+        if len(calls) == 3:
+            reg = reg * float("nan")
+        parts = {"cls": F.cross_entropy(out["cls"], batch["y_cls"]), "reg": reg}
+        return torch.tensor(1.0), parts  # a finite total that ignores the parts
+
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(
+        FloatingPointError, match=r"component 'reg' became nan at step 2 of epoch 0"
+    ):
+        mlh.fit(net, loss_fn, mlh.BatchLoader(data, 16), opt, epochs=1, progress=False,
+                weighting=mlh.EqualWeighting(2), check_finite=check_finite)  # fmt: skip

@@ -7,9 +7,11 @@ import math
 import pkgutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers.weighting_properties import all_subclasses, check_properties, make, registered
+from torch import nn
 
 import multiloss_helpers as mlh
 from multiloss_helpers import weighting
@@ -660,174 +662,96 @@ class TestGradNormRegressions:
             mlh.GradNorm(2).backward(losses)
 
 
-# --- MGDA and Pareto fronts (issue 13) --------------------------------------------------
+INF = float("inf")
 
 
-def _closed_form_two(g):
-    a, b, c = g[0] @ g[0], g[0] @ g[1], g[1] @ g[1]
-    gamma = ((c - b) / (a + c - 2 * b)).clamp(0, 1)
-    return torch.stack([gamma, 1 - gamma])
-
-
-class TestMinNormWeights:
-    @pytest.mark.parametrize("num_tasks", [2, 3, 5, 8, 16])
-    @pytest.mark.parametrize("dim", [2, 10, 300])
-    def test_optimality_condition(self, num_tasks, dim):
-        # KKT on the simplex: g_i . d >= |d|^2 for every task, with d = w @ G
-        gen = torch.Generator().manual_seed(num_tasks * 1000 + dim)
-        for trial in range(5):
-            grads = torch.randn(num_tasks, dim, generator=gen, dtype=torch.float64)
-            grads *= 10 * torch.rand(num_tasks, 1, generator=gen, dtype=torch.float64)
-            if trial % 2:
-                grads[1] = -0.5 * grads[0] + 0.01 * torch.randn(dim, generator=gen)
-            w = mlh.min_norm_weights(grads)
-            assert w.shape == (num_tasks,) and (w >= 0).all()
-            torch.testing.assert_close(w.sum(), torch.tensor(1.0, dtype=torch.float64))
-            d = w @ grads
-            scale = grads.norm(dim=1).max() ** 2
-            assert ((grads @ d - d @ d) / scale >= -1e-5).all()
-            # no point of the simplex does better: compare with random ones
-            others = torch.distributions.Dirichlet(torch.ones(num_tasks)).sample((200,)).double()
-            assert (d @ d <= (others @ grads).pow(2).sum(1).min() * (1 + 1e-6) + 1e-12).all()
-
-    def test_two_tasks_is_the_closed_form(self):
-        gen = torch.Generator().manual_seed(0)
-        for _ in range(20):
-            grads = torch.randn(2, 7, generator=gen, dtype=torch.float64)
-            torch.testing.assert_close(mlh.min_norm_weights(grads), _closed_form_two(grads))
-
-    def test_two_tasks_special_cases(self):
-        same = torch.tensor([[1.0, 2.0], [1.0, 2.0]])
-        torch.testing.assert_close(mlh.min_norm_weights(same), torch.tensor([0.5, 0.5]))
-        # g0 inside the hull's shortest end: all the weight on the shorter gradient
-        torch.testing.assert_close(
-            mlh.min_norm_weights(torch.tensor([[1.0, 0.0], [3.0, 0.0]])), torch.tensor([1.0, 0.0])
-        )
-        opposite = mlh.min_norm_weights(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
-        torch.testing.assert_close(opposite, torch.tensor([0.5, 0.5]))  # d = 0: Pareto-stationary
-
-    def test_one_task(self):
-        torch.testing.assert_close(mlh.min_norm_weights(torch.ones(1, 3)), torch.ones(1))
-
-    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
-    def test_low_precision_and_huge_gradients(self, dtype):
-        base = torch.tensor([[1.0, 0.0, 0.5], [-1.0, 1.0, 0.0], [0.2, -0.3, 1.0]])
-        want = mlh.min_norm_weights(base.double())
-        for scale in (1.0, 1e4 if dtype == torch.float16 else 1e20):
-            w = mlh.min_norm_weights((base * scale).to(dtype))
-            assert w.dtype == dtype
-            torch.testing.assert_close(w.double(), want, rtol=0, atol=1e-2)
-
-    def test_mgda_is_weights_times_grads(self):
-        grads = torch.randn(4, 9)
-        torch.testing.assert_close(mlh.mgda(grads), mlh.min_norm_weights(grads) @ grads)
-        assert mlh.mgda(grads).shape == (9,)
-
-    @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-    def test_identical_gradients_share_their_weight_in_low_precision(self, dtype):
-        # in float32 the ridge (1 + 1e-8 == 1) was lost: [1, 0, 0] instead of thirds
-        grads = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=dtype)
-        want = torch.tensor([0.25, 0.25, 0.5], dtype=dtype)
-        torch.testing.assert_close(mlh.min_norm_weights(grads), want)
-        thirds = mlh.min_norm_weights(torch.ones(3, 4, dtype=dtype))
-        torch.testing.assert_close(thirds, torch.full((3,), 1 / 3, dtype=dtype), atol=2e-3, rtol=0)
-
-    @pytest.mark.parametrize("num_tasks", [2, 3])
-    def test_grads_that_require_grad(self, num_tasks):
-        # T > 2 raised "Can't call numpy() on Tensor that requires grad"
-        grads = torch.randn(num_tasks, 5, requires_grad=True)
-        weights = mlh.min_norm_weights(grads)
-        assert not weights.requires_grad
-        torch.testing.assert_close(weights, mlh.min_norm_weights(grads.detach()))
-        direction = mlh.mgda(grads)
-        direction.sum().backward()  # the graph through the gradients, weights constant
-        torch.testing.assert_close(grads.grad, weights[:, None].expand(num_tasks, 5))
-
-    @pytest.mark.parametrize(
-        ("grads", "error", "match"),
-        [
-            (torch.tensor([[1.0, math.nan], [0.0, 1.0]]), ValueError, "must be finite"),
-            (torch.ones(3), ValueError, r"shape \(T, P\)"),
-            (torch.ones(0, 3), ValueError, r"shape \(T, P\)"),
-            # P = 0 raised torch's "amax(): Expected reduction dim 1 to have non-zero size"
-            (torch.ones(3, 0), ValueError, r"P >= 1, got \(3, 0\)"),
-            (torch.ones(2, 0), ValueError, r"P >= 1, got \(2, 0\)"),
-            (torch.ones(2, 2, dtype=torch.long), TypeError, "floating-point"),
-            ([[1.0]], TypeError, r"\(T, P\) tensor"),
-        ],
+# Issue 20 regression: UncertaintyWeighting computed in the losses' low-precision dtype (D1)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_uncertainty_weighting_computes_low_precision_losses_in_float32(dtype):
+    weighting = mlh.UncertaintyWeighting(3)
+    with torch.no_grad():
+        weighting.log_vars.copy_(torch.tensor([0.3, -1.2, 2.0]))
+    losses = torch.tensor([0.9967, 3.25, 0.0123], dtype=dtype, requires_grad=True)
+    total = weighting(losses)
+    assert total.dtype == dtype  # the input's dtype out
+    total.backward()
+    # the reference: float64 on the same (already rounded) loss values
+    s = weighting.log_vars.detach().double()
+    values = losses.detach().double()
+    expected_grad = 0.5 - 0.5 * torch.exp(-s) * values
+    torch.testing.assert_close(
+        weighting.log_vars.grad.double(), expected_grad, rtol=1e-6, atol=1e-7
     )
-    def test_bad_inputs(self, grads, error, match):
-        with pytest.raises(error, match=match):
-            mlh.min_norm_weights(grads)
-        with pytest.raises(error, match=match):
-            mlh.mgda(grads)
+    expected_total = (0.5 * torch.exp(-s) * values + 0.5 * s).sum()
+    torch.testing.assert_close(total.double(), expected_total.to(dtype).double())
 
 
-class TestParetoFront:
-    def test_hand_case_with_duplicates(self):
-        points = torch.tensor(
-            [[1.0, 4.0], [2.0, 2.0], [3.0, 3.0], [2.0, 2.0], [4.0, 1.0], [4.0, 4.0], [1.0, 5.0]]
-        )
-        want = torch.tensor([True, True, False, True, True, False, False])
-        torch.testing.assert_close(mlh.pareto_front(points), want)
+# Issue 20 regression: UncertaintyWeighting computed in the losses' low-precision dtype (D1)
+def test_uncertainty_weighting_bfloat16_gradient_is_not_rounded_to_zero():
+    weighting = mlh.UncertaintyWeighting(1)
+    with torch.no_grad():
+        weighting.log_vars.fill_(-0.0032678)  # exp(-s) * L is just above 1
+    loss = torch.tensor([0.99609375], dtype=torch.bfloat16, requires_grad=True)
+    weighting(loss).backward()
+    s = weighting.log_vars.item()  # the float32 value of the parameter
+    exact = 0.5 - 0.5 * math.exp(-s) * 0.99609375  # 3.23e-4
+    # float32 inside: a few float32 roundings of 0.5 (3e-8 each); bfloat16 was off by 8e-4
+    assert weighting.log_vars.grad.item() == pytest.approx(exact, abs=1e-7)
+    assert weighting.log_vars.grad.item() != 0.0
 
-    def test_weakly_dominated_point_is_dropped(self):
-        # (1, 2) is no worse than (1, 3) everywhere and better once
-        torch.testing.assert_close(
-            mlh.pareto_front(torch.tensor([[1.0, 2.0], [1.0, 3.0]])), torch.tensor([True, False])
-        )
 
-    def test_single_point_equal_points_and_one_objective(self):
-        assert mlh.pareto_front(torch.tensor([[3.0, 1.0]])).tolist() == [True]
-        assert mlh.pareto_front(torch.ones(4, 3)).all()
-        assert mlh.pareto_front(torch.tensor([[2.0], [1.0], [1.0]])).tolist() == [False, True, True]
+# Issue 20 regression: MGDA/PCGrad gave an unreached shared parameter a zero grad (D5)
+@pytest.mark.parametrize("strategy", ["MGDA", "PCGrad"])
+def test_surgery_leaves_no_zero_grad_on_a_shared_parameter_no_loss_reaches(strategy):
+    trunk, unused = nn.Linear(3, 3), nn.Linear(3, 3)
+    heads = nn.Linear(3, 2)
+    shared = [*trunk.parameters(), *unused.parameters()]
+    weighting = getattr(mlh, strategy)(2, shared=shared)
+    out = heads(trunk(torch.randn(8, 3)))
+    weighting.backward(torch.stack([out[:, 0].pow(2).mean(), out[:, 1].abs().mean()]))
+    assert unused.weight.grad is None and unused.bias.grad is None
+    assert trunk.weight.grad is not None
+    # so AdamW's decoupled decay leaves the parameter alone, as after plain backward()
+    before = unused.weight.detach().clone()
+    torch.optim.AdamW(shared, lr=0.1, weight_decay=0.5).step()
+    assert torch.equal(unused.weight, before)
 
-    def test_integer_and_infinite_values(self):
-        assert mlh.pareto_front(torch.tensor([[1, 2], [2, 1], [2, 2]])).tolist() == [
-            True,
-            True,
-            False,
-        ]
-        assert mlh.pareto_front(torch.tensor([[math.inf, 0.0], [0.0, 1.0]])).tolist() == [
-            True,
-            True,
-        ]
 
-    def test_matches_a_loop_on_random_points(self):
-        points = torch.randint(0, 5, (60, 3)).float()
-        mask = mlh.pareto_front(points)
-        for i, a in enumerate(points):
-            dominated = any(((b <= a).all() and (b < a).any()) for b in points)
-            assert bool(mask[i]) is not dominated
+# Issue 20 regression: pcgrad on gradients with a graph, and non-finite gradients (D)
+def test_pcgrad_on_gradients_with_a_graph_is_differentiable():
+    grads = torch.tensor([[1.0, 0.5, -2.0], [-1.0, 1.0, 0.3]], dtype=torch.float64)
+    grads.requires_grad_(True)
+    assert torch.autograd.gradcheck(mlh.pcgrad, (grads,))
 
-    def test_empty(self):
-        assert mlh.pareto_front(torch.zeros(0, 2)).shape == (0,)
 
-    @pytest.mark.parametrize(
-        ("points", "error", "match"),
-        [
-            (torch.tensor([[1.0, math.nan]]), ValueError, "must not contain NaN"),
-            (torch.ones(3), ValueError, r"shape \(N, K\)"),
-            (torch.ones(3, 0), ValueError, r"shape \(N, K\)"),
-            ([[1.0, 2.0]], TypeError, r"\(N, K\) tensor"),
-            (torch.ones(2, 2, dtype=torch.bool), TypeError, "real numbers"),
-        ],
+# Issue 20 regression: pcgrad on gradients with a graph, and non-finite gradients (D)
+def test_pcgrad_on_gradients_built_from_parameters_backpropagates():
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    out = mlh.pcgrad(torch.stack([w * 2, -w + torch.tensor([0.0, 5.0])]))
+    (g,) = torch.autograd.grad(out.sum(), w)
+    assert torch.isfinite(g).all()
+
+
+# Issue 20 regression: pcgrad on gradients with a graph, and non-finite gradients (D)
+@pytest.mark.parametrize("bad", [float("nan"), INF])
+def test_pcgrad_refuses_non_finite_gradients_as_mgda_does(bad):
+    grads = torch.tensor([[1.0, 0.0], [bad, 1.0]])
+    with pytest.raises(ValueError, match="`grads` must be finite") as mgda_error:
+        mlh.mgda(grads)
+    with pytest.raises(ValueError) as pcgrad_error:
+        mlh.pcgrad(grads)
+    assert str(pcgrad_error.value) == str(mgda_error.value)
+
+
+# Issue 20 regression: pcgrad/PCGrad refused a NumPy seed (D)
+def test_pcgrad_takes_a_numpy_seed():
+    grads = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 1.0, 0.0], [0.0, -1.0, 1.0]])
+    torch.testing.assert_close(
+        mlh.pcgrad(grads, generator=np.int64(3)), mlh.pcgrad(grads, generator=3)
     )
-    def test_bad_inputs(self, points, error, match):
-        with pytest.raises(error, match=match):
-            mlh.pareto_front(points)
-
-
-def test_min_norm_accelerator_method_on_the_cpu():
-    # the fixed-iteration method used on accelerators, checked here on the CPU
-    from multiloss_helpers.weighting.mgda import _min_norm_many
-
-    gen = torch.Generator().manual_seed(0)
-    for num_tasks in (3, 5, 8):
-        grads = torch.randn(num_tasks, 20, generator=gen)
-        grads[1] = -0.5 * grads[0]
-        gram = grads @ grads.T / (grads.norm(dim=1).max() ** 2)
-        w = _min_norm_many(gram, 200, 0.0)
-        exact = mlh.min_norm_weights(grads)
-        assert (w >= 0).all() and abs(float(w.sum()) - 1) < 1e-5
-        assert w @ gram @ w <= exact @ gram @ exact + 1e-4
+    assert torch.equal(
+        mlh.PCGrad(
+            3, shared=[torch.zeros(1, requires_grad=True)], seed=np.uint64(3)
+        ).generator.get_state(),
+        torch.Generator().manual_seed(3).get_state(),
+    )
