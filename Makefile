@@ -1,6 +1,7 @@
 # Multiple Losses in PyTorch: every command sets up .venv from requirements.txt first.
 # `make book` builds the executed HTML book; `make test` runs the package tests and
-# verifies every notebook with nbmake. Both need nothing but Python 3 on the machine.
+# verifies every notebook with nbmake. Both need Python 3; `make book` also needs npm once,
+# to fetch the MathJax the site serves (`make mathjax`).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,19 +24,22 @@ JB_STRICT   := -W -n --keep-going
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test test-package test-notebooks test-grading lab bench assignments clean \
+.PHONY: help setup mathjax book test test-package test-notebooks test-grading lab lab-authors bench \
+	assignments clean \
 	lint dist seeds check-site bench-busy
 
 help:
 	@echo "make book   build the executed HTML book into _build/html"
 	@echo "make test   run the package tests and execute every notebook with nbmake"
-	@echo "make lab    open Jupyter Lab on book/"
+	@echo "make lab    open Jupyter Lab on student copies (no solutions) in _build/student"
+	@echo "make lab-authors  open Jupyter Lab on book/ (the full notebooks, with solutions)"
 	@echo "make bench  print the benchmark ratios"
 	@echo "make bench-busy  time every chapter with one core kept busy"
 	@echo "make lint   ruff check, ruff format --check and mypy"
 	@echo "make dist   build the wheel and sdist into dist/ and run twine check"
 	@echo "make seeds  run every notebook for MLH_SEED=0..19 (SEEDS=...) and list the failures"
-	@echo "make check-site  check the built book at phone width in headless Chromium"
+	@echo "make check-site  check every chapter at 420 and 1280 px, offline, in headless Chromium"
+	@echo "make mathjax  fetch MathJax (npm) into _build/mathjax: the site serves it itself"
 	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
 	@echo "make test-grading run nbgrader end to end (generate, autograde) on two chapters"
 	@echo "make clean  remove _build, caches and .venv"
@@ -82,7 +86,21 @@ define nb_cache_for_seed
 	  echo "$(NB_SEED)" > $(NB_CACHE)/.seed; fi
 endef
 
-book: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE)
+# MathJax is served with the site (no CDN: formulas render offline). `npm pack` fetches
+# the package once (Debian: apt-get install npm); its digest is checked.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA256  := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+MATHJAX         := _build/mathjax/mathjax/tex-mml-chtml.js
+$(MATHJAX): scripts/vendor_mathjax.py
+	@mkdir -p _build/mathjax-npm
+	@test -f _build/mathjax-npm/mathjax-$(MATHJAX_VERSION).tgz || \
+	  (cd _build/mathjax-npm && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null)
+	$(BIN)/python scripts/vendor_mathjax.py _build/mathjax-npm/mathjax-$(MATHJAX_VERSION).tgz \
+	  $(MATHJAX_SHA256) _build/mathjax
+
+mathjax: $(STAMP) $(MATHJAX)
+
+book: $(STAMP) $(NB_CACHE_STAMP) $(IPYTHON_PROFILE) $(MATHJAX)
 	$(nb_cache_for_seed)
 	$(BIN)/jupyter-book build . --all $(JB_STRICT)
 	@# The download button serves _sources/book/<chapter>.ipynb: student copies, no solutions.
@@ -130,7 +148,13 @@ seeds: $(STAMP)
 	if [ -n "$$failed" ]; then echo "seeds with failures:$$failed (logs: _build/seed-N.log)"; exit 1; fi; \
 	echo "every notebook passed for MLH_SEED in: $(strip $(SEEDS))"
 
+# Learners: student copies (no solutions, prompts as plain Markdown) in _build/student/,
+# written once; a copy already there (your work) is kept. Authors: the full notebooks.
 lab: $(STAMP)
+	$(BIN)/python scripts/make_assignments.py --keep book _build/student
+	$(BIN)/jupyter lab _build/student
+
+lab-authors: $(STAMP)
 	$(BIN)/jupyter lab book
 
 $(BENCH_STAMP): benchmarks/requirements.txt $(STAMP)
@@ -167,9 +191,11 @@ $(SITE_STAMP): requirements-site.txt $(STAMP)
 	@touch $(SITE_STAMP)
 
 # Needs Chromium and its driver (Debian: apt-get install chromium chromium-driver).
-check-site: $(SITE_STAMP)
+check-site: $(SITE_STAMP) $(MATHJAX)
 	@test -f _build/html/index.html || $(MAKE) book
 	$(BIN)/python scripts/check_site.py _build/html --screenshots _build/site-check
+	@# The same checks on a small book: the site's MathJax passes offline, a CDN one fails.
+	MLH_TEST_SITE=1 $(BIN)/python -m pytest -q tests/house/test_site.py
 
 assignments: $(STAMP)
 	$(BIN)/python scripts/make_assignments.py book _build/assignments

@@ -47,7 +47,7 @@ from .seeding import *
 from .train import *
 from .weighting import *
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The library modules whose ``__all__`` make up the package's public names: every public
 #: submodule imported above by its star import (the book's support code, ``chapters`` and

@@ -12,6 +12,7 @@ masked) mean.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -24,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing import connection
 from numbers import Real
 from typing import Any
@@ -335,6 +336,24 @@ def _stop(processes: list[Any]) -> None:
             process.join()
 
 
+#: Environment variables the workers start with, unless the caller's environment sets them:
+#: C++ log messages below error level (c10's, printed straight to stderr with a timestamp,
+#: e.g. warnings of DDP's reducer) are dropped; errors are still printed.
+_WORKER_ENV = {"TORCH_CPP_LOG_LEVEL": "ERROR"}
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Set :data:`_WORKER_ENV` (where unset) while workers start; restore it afterwards."""
+    added = {k: v for k, v in _WORKER_ENV.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
 def launch(
     worker: Callable[..., Any], *args: Any, nprocs: int = 2, timeout: float | None = None
 ) -> list[Any]:
@@ -387,17 +406,18 @@ def launch(
     processes: list[Any] = []
     receivers: list[Any] = []
     try:
-        for rank in range(nprocs):
-            receiver, sender = context.Pipe(duplex=False)
-            process = context.Process(
-                target=_entry,
-                args=(rank, nprocs, port, worker, args, sender),
-                name=f"mlh-launch-{rank}",
-            )
-            processes.append(process)  # before start(): an interrupt inside it is cleaned up
-            receivers.append(receiver)
-            process.start()
-            sender.close()  # the worker holds the only writing end: EOF when it dies
+        with _worker_environment():
+            for rank in range(nprocs):
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_entry,
+                    args=(rank, nprocs, port, worker, args, sender),
+                    name=f"mlh-launch-{rank}",
+                )
+                processes.append(process)  # before start(): an interrupt inside it is cleaned up
+                receivers.append(receiver)
+                process.start()
+                sender.close()  # the worker holds the only writing end: EOF when it dies
         results, failures = _collect(processes, receivers, deadline)
         if failures:
             raise _worker_error(failures, nprocs)

@@ -7,8 +7,18 @@ Serves ``_build/html`` on a local port, opens a chapter page 420 px wide and che
 2. exactly one search bar (a search field or a search button) is visible;
 3. cell outputs, error messages included, wrap instead of scrolling sideways.
 
-It also checks the desktop width (1280 px) for the same single search bar. Screenshots
-go to ``--screenshots`` so that a person can look at them. Exits 1 on any failed check.
+It also checks the desktop width (1280 px) for the same single search bar. Then every
+chapter page (``book/*.html`` but the API page, which is checked for its width only) is
+opened from ``file://`` with every ``http(s)://`` request blocked, as on a machine without a
+network, at 420 and 1280 px:
+
+4. every formula is rendered by MathJax (served with the site) and none is left as raw
+   LaTeX;
+5. the page is no wider than the window, and no code cell scrolls sideways (code wraps);
+6. a table wider than the column scrolls inside its own box instead of widening the page.
+
+Screenshots go to ``--screenshots`` so that a person can look at them. Exits 1 on any
+failed check.
 Needs Chromium and chromedriver (Debian: ``apt-get install chromium chromium-driver``)
 and Selenium (``requirements-site.txt``).
 """
@@ -160,6 +170,99 @@ def check(url: str, shots: Path) -> list[str]:
     return failures
 
 
+#: Every request to the network: blocked while the pages are checked (they come from file://).
+OFFLINE = ["http://*", "https://*"]
+
+_PAGE_STATE = r"""
+const wide = (el) => el.scrollWidth > el.clientWidth + 1;
+const maths = [...document.querySelectorAll('.math, span.math, div.math')];
+const raw = maths.filter(m => !m.querySelector('mjx-container')
+                             && /\\\(|\\\[|\\begin/.test(m.textContent));
+const code = [...document.querySelectorAll('div.cell_input pre, div.highlight pre')]
+  .filter(wide);
+const scrolls = (el) => {
+  for (let a = el.parentElement; a; a = a.parentElement) {
+    const o = getComputedStyle(a).overflowX;
+    if ((o === 'auto' || o === 'scroll') && a.clientWidth <= window.innerWidth) return true;
+  }
+  const o = getComputedStyle(el).overflowX;
+  return (o === 'auto' || o === 'scroll') && el.clientWidth <= window.innerWidth;
+};
+const tables = [...document.querySelectorAll('article table, main table')]
+  .filter(t => t.getBoundingClientRect().right > window.innerWidth + 1 && !scrolls(t));
+return {
+  maths: maths.length,
+  rendered: document.querySelectorAll('mjx-container').length,
+  raw: raw.length,
+  rawSample: raw.slice(0, 1).map(m => m.textContent.slice(0, 60)),
+  pageWidth: document.documentElement.scrollWidth,
+  innerWidth: window.innerWidth,
+  code: code.length,
+  codeSample: code.slice(0, 1).map(p => p.textContent.split('\n')[0].slice(0, 60)),
+  tables: tables.length,
+};
+"""
+
+
+def _wait_for_maths(driver, seconds: float = 10.0) -> None:
+    """Until MathJax has typeset the page (or there is no MathJax on it)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        done = driver.execute_script(
+            "const m = window.MathJax;"
+            "if (!document.querySelector('.math')) return true;"
+            "if (!m || !m.startup || !m.startup.promise) return false;"
+            "if (window.__mlhTypeset === undefined) {"
+            "  window.__mlhTypeset = false; m.startup.promise.then(() => {"
+            "  window.__mlhTypeset = true; }); }"
+            "return window.__mlhTypeset;"
+        )
+        if done:
+            return
+        time.sleep(0.25)
+
+
+def check_pages(html: Path, pages: list[str], shots: Path) -> list[str]:
+    """Checks 4-6 on every page in ``pages`` at both widths, with the network blocked."""
+    failures: list[str] = []
+    for width, height in (PHONE, DESKTOP):
+        driver = _browser(width, height)
+        try:
+            driver.execute_cdp_cmd("Network.enable", {})
+            driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": OFFLINE})
+            for page in pages:
+                driver.get((html / page).resolve().as_uri())
+                _wait_for_maths(driver)
+                state = driver.execute_script(_PAGE_STATE)
+                name = f"{width} px, {page}"
+                print(
+                    f"{name}: {state['rendered']}/{state['maths']} formulas rendered, "
+                    f"page {state['pageWidth']} px, code scrolling: {state['code']}, "
+                    f"tables overflowing: {state['tables']}"
+                )
+                if state["raw"] or (state["maths"] and not state["rendered"]):
+                    failures.append(
+                        f"{name}: {state['raw']} formulas left as raw LaTeX offline "
+                        f"(e.g. {state['rawSample']})"
+                    )
+                if state["pageWidth"] > state["innerWidth"] + 1:
+                    failures.append(
+                        f"{name}: the page is {state['pageWidth']} px wide in a "
+                        f"{state['innerWidth']} px window"
+                    )
+                if state["code"] and not page.endswith("api.html"):
+                    failures.append(
+                        f"{name}: {state['code']} code cells scroll sideways "
+                        f"(e.g. {state['codeSample']})"
+                    )
+                if state["tables"]:
+                    failures.append(f"{name}: {state['tables']} tables widen the page")
+            driver.save_screenshot(str(shots / f"offline-{width}.png"))
+        finally:
+            driver.quit()
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("html", type=Path, help="the built site, e.g. _build/html")
@@ -182,11 +285,18 @@ def main(argv: list[str] | None = None) -> int:
             failures = check(f"{base}/{page}", args.screenshots)
     finally:
         server.shutdown()
+    pages = [str(p.relative_to(args.html)) for p in sorted(args.html.glob("book/*.html"))]
+    if args.page:
+        pages = [args.page]
+    failures += check_pages(args.html, pages, args.screenshots)
     print(f"screenshots in {args.screenshots}/")
     for failure in failures:
         print(f"FAILED {failure}")
     if not failures:
-        print("site check passed: the menu opens at 420 px and one search bar is visible")
+        print(
+            "site check passed: the menu opens at 420 px, one search bar is visible, and "
+            f"{len(pages)} pages render their maths offline and fit 420 and 1280 px"
+        )
     return 1 if failures else 0
 
 

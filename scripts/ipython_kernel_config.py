@@ -12,3 +12,11 @@ c.InteractiveShellApp.exec_lines = [
     "_w.formatwarning = lambda msg, cat, *_args, **_kw: f'{cat.__name__}: {msg}\\n'; "
     "del _w"
 ]
+# The kernel's log warning "Kernel is running over TCP without encryption" (ipykernel 7),
+# printed once per executed notebook: the build's kernels listen on localhost only, for
+# the one client that started them. Only that message is dropped; other warnings stay.
+import logging as _logging  # noqa: E402
+
+_logging.getLogger("IPKernelApp").addFilter(
+    lambda record: "without encryption" not in record.getMessage()
+)

@@ -1,17 +1,21 @@
 """Write student notebooks (no solutions), or nbgrader source notebooks, from the book's.
 
 Usage:
-    python scripts/make_assignments.py [SOURCE] [OUTPUT]                   student copies
+    python scripts/make_assignments.py [--keep] [SOURCE] [OUTPUT]          student copies
     python scripts/make_assignments.py --nbgrader-source [SOURCE] [OUTPUT] nbgrader sources
+
+``--keep`` leaves a notebook already in OUTPUT as it is (`make lab` keeps a learner's work).
 
 SOURCE is a folder of notebooks (default: book) and OUTPUT a folder (default:
 _build/assignments); `make assignments` writes the student copies.
 
 Both kinds read as plain Jupyter notebooks: the markdown cells that open and close the book's
 hidden solution blocks (``{solution-start}``, ``{solution-end}``) are dropped, and each
-``{exercise}`` directive becomes a Markdown heading ("Exercise 1", ...) followed by its text,
-so the prompts read well in Jupyter and Colab. Outputs are cleared. The cells get the
-nbgrader metadata of scripts/nbgrader_cells.py (answer cells, graded check cells, ids).
+``{exercise}`` directive becomes a Markdown heading numbered as in the book ("Exercise 9.1",
+...) followed by its text, so the prompts read well in Jupyter and Colab; the sentence that
+says the solutions are hidden below each exercise says what the copy has instead. Outputs
+are cleared. The cells get the nbgrader metadata of scripts/nbgrader_cells.py (answer
+cells, graded check cells, ids).
 
 - A *student copy* also replaces, in each code cell tagged ``solution``, the lines from
   ``### BEGIN SOLUTION`` to ``### END SOLUTION`` with nbgrader's stub (``# YOUR CODE HERE``
@@ -20,10 +24,17 @@ nbgrader metadata of scripts/nbgrader_cells.py (answer cells, graded check cells
   releases from the matching nbgrader source, cell for cell (tests/house/test_grading.py checks).
 - An *nbgrader source* keeps the solutions between their markers: put it in an nbgrader
   course's ``source/<assignment>/`` and run ``nbgrader generate_assignment <assignment>``.
+  Each graded check cell also gets a hidden test (``### BEGIN HIDDEN TESTS``): the same
+  check call, made on a fresh copy of ``multiloss_helpers`` read from its files rather than
+  from ``sys.modules`` or the notebook's ``mlh``, so that an answer cell that replaces a
+  checker (``mlh.exercises.check_x = lambda fn: True``) still scores 0. nbgrader removes the
+  hidden lines from the release (the student copy has none either) and runs them again when
+  it autogrades, from the locked cell it stored at ``generate_assignment``.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib.util
 import json
@@ -36,6 +47,35 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
 STUB = "\n".join(STUB_LINES)
 GATE = re.compile(r"\{solution-(start|end)\}")
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+CHECK_CALL = re.compile(r"\bmlh\.exercises\.(check_\w+)\(")
+# The hidden test's loader: a fresh copy of the package under a private name, found by the
+# import system's finders (never through sys.modules), so nothing an answer cell did to
+# `mlh`, `mlh.exercises` or the harness reaches it. It is defined again in every check cell.
+FRESH_CHECK = '''def _mlh_fresh_check(name):
+    """`mlh.exercises.<name>` from a fresh copy of multiloss_helpers, read from its files."""
+    import importlib.util, sys, uuid
+
+    alias = f"_mlh_fresh_{uuid.uuid4().hex}"
+    found = next(
+        spec
+        for finder in sys.meta_path
+        if (spec := getattr(finder, "find_spec", lambda *a: None)("multiloss_helpers", None))
+    )
+    spec = importlib.util.spec_from_file_location(
+        alias, found.origin, submodule_search_locations=found.submodule_search_locations
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = package  # its submodules import each other under this name
+    spec.loader.exec_module(package)
+    return getattr(package.exercises, name)'''
+# The book's sentence about its hidden solutions, and what a copy without them says instead.
+HIDDEN_SOLUTIONS = re.compile(r"The solutions are hidden\s+below\s+each\s+exercise[^.]*\.")
+COPY_SOLUTIONS = (
+    "In this copy, the cell below each exercise is yours to complete: it raises\n"
+    "`NotImplementedError` until you do, and its check then says what is left."
+)
+CHAPTER_NUMBER = re.compile(r"^(\d+)_")
 FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}(?P<title>.*)$")
 
 _spec = importlib.util.spec_from_file_location(
@@ -73,7 +113,46 @@ def strip_solutions(source: str) -> str:
     return "\n".join(out)
 
 
-def exercise_markdown(source: str, number: int) -> str:
+def _check_statements(source: str) -> list[str]:
+    """The top-level statements of a check cell that call ``mlh.exercises.check_*``."""
+    tree = ast.parse(source)
+    found = []
+    for node in tree.body:
+        text = ast.get_source_segment(source, node) or ""
+        if CHECK_CALL.search(text):
+            found.append(text)
+    return found
+
+
+def locked_check(source: str) -> str:
+    """A graded check cell with its hidden test: the same calls on a fresh checker."""
+    calls = [CHECK_CALL.sub(r'_mlh_fresh_check("\1")(', text) for text in _check_statements(source)]
+    if not calls:
+        raise ValueError("a graded check cell calls no `mlh.exercises.check_*`")
+    hidden = [
+        HIDDEN_BEGIN,
+        "# Autograding: the same check, from a copy of the package no answer cell can replace.",
+        FRESH_CHECK,
+        *calls,
+        HIDDEN_END,
+    ]
+    return "\n".join([source.rstrip("\n"), *hidden])
+
+
+def strip_hidden_tests(source: str) -> str:
+    """``source`` without its hidden-test regions, line by line as nbgrader removes them."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if line.strip() == HIDDEN_BEGIN:
+            inside = True
+        elif line.strip() == HIDDEN_END:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def exercise_markdown(source: str, number: int | str) -> str:
     """An ``{exercise}`` directive cell as plain Markdown: a heading, then the text.
 
     The directive's options (``:label:``, ``:class:``...) are dropped; the body is kept as
@@ -104,19 +183,30 @@ def exercise_markdown(source: str, number: int) -> str:
     return "\n".join([*lines[:start], heading, "", *body, *lines[end + 1 :]]).rstrip("\n")
 
 
-def _plain_cells(notebook: dict) -> list[dict]:
-    """The cells with gates dropped, exercises as Markdown and outputs cleared (copies)."""
+def copy_wording(source: str) -> str:
+    """A markdown cell's text as it should read in a copy without solutions."""
+    return HIDDEN_SOLUTIONS.sub(COPY_SOLUTIONS, source)
+
+
+def _plain_cells(notebook: dict, chapter: str = "") -> list[dict]:
+    """The cells with gates dropped, exercises as Markdown and outputs cleared (copies).
+
+    Exercises are numbered as in the book: ``<chapter>.<n>`` ("Exercise 9.1") when the
+    chapter has a number, else ``<n>``.
+    """
     cells, number = [], 0
     for cell in notebook["cells"]:
         source = _source(cell)
         if cell["cell_type"] == "markdown" and GATE.search(source):
             continue
         cell = copy.deepcopy(cell)
+        if cell["cell_type"] == "markdown":
+            source = cell["source"] = copy_wording(source)
         if cell["cell_type"] == "markdown" and any(
             FENCE_OPEN.match(line) for line in source.splitlines()
         ):
             number += 1
-            cell["source"] = exercise_markdown(source, number)
+            cell["source"] = exercise_markdown(source, f"{chapter}.{number}" if chapter else number)
         if cell["cell_type"] == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
@@ -133,15 +223,29 @@ def _with_nbgrader_metadata(notebook: dict) -> dict:
     return json.loads(nbformat.writes(nb))
 
 
-def nbgrader_source(notebook: dict) -> dict:
-    """The nbgrader source version of a book notebook (solutions kept, between markers)."""
+def chapter_number(name: str) -> str:
+    """The book's number of the chapter in notebook ``name`` ("09_focal_loss" -> "9"), or ""."""
+    found = CHAPTER_NUMBER.match(Path(name).name)
+    return str(int(found.group(1))) if found else ""
+
+
+def nbgrader_source(notebook: dict, chapter: str = "") -> dict:
+    """The nbgrader source version of a book notebook (solutions kept, between markers),
+    each graded check cell with its hidden test (:func:`locked_check`); ``chapter`` is the
+    chapter's number, for the exercise numbers."""
     tagged = _with_nbgrader_metadata(notebook)
-    return {**tagged, "cells": _plain_cells(tagged)}
+    cells = _plain_cells(tagged, chapter)
+    for cell in cells:
+        if cell["cell_type"] == "code" and cell.get("metadata", {}).get("nbgrader", {}).get(
+            "grade"
+        ):
+            cell["source"] = locked_check(_source(cell))
+    return {**tagged, "cells": cells}
 
 
-def student_notebook(notebook: dict) -> tuple[dict, int]:
+def student_notebook(notebook: dict, chapter: str = "") -> tuple[dict, int]:
     """The student version of a notebook and the number of solution cells stubbed."""
-    source = nbgrader_source(notebook)
+    source = nbgrader_source(notebook, chapter)
     stubbed = 0
     for cell in source["cells"]:
         if cell["cell_type"] == "code" and "solution" in cell.get("metadata", {}).get("tags", []):
@@ -150,6 +254,8 @@ def student_notebook(notebook: dict) -> tuple[dict, int]:
                 raise ValueError("a cell tagged `solution` has no `### BEGIN SOLUTION` marker")
             cell["source"] = strip_solutions(text)
             stubbed += 1
+        elif cell["cell_type"] == "code" and HIDDEN_BEGIN in _source(cell):
+            cell["source"] = strip_hidden_tests(_source(cell))
     return source, stubbed
 
 
@@ -160,37 +266,45 @@ def _write(notebook: dict, path: Path) -> None:
 
 
 def make_assignments(
-    source_dir: Path, output_dir: Path, *, nbgrader: bool = False
+    source_dir: Path, output_dir: Path, *, nbgrader: bool = False, keep: bool = False
 ) -> dict[str, int]:
     """Write a student (or nbgrader source) version of every notebook in ``source_dir``.
 
-    Returns the number of exercise answer cells per notebook.
+    With ``keep``, a notebook already in ``output_dir`` is left as it is (a learner's work
+    in progress) and not counted. Returns the number of exercise answer cells per notebook
+    written.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for path in sorted(source_dir.glob("*.ipynb")):
+        if keep and (output_dir / path.name).exists():
+            continue
         original = json.loads(path.read_text())
+        chapter = chapter_number(path.stem)
         if nbgrader:
-            notebook = nbgrader_source(original)
+            notebook = nbgrader_source(original, chapter)
             count = sum(
                 "solution" in c.get("metadata", {}).get("tags", []) for c in notebook["cells"]
             )
         else:
-            notebook, count = student_notebook(original)
+            notebook, count = student_notebook(original, chapter)
         _write(notebook, output_dir / path.name)
         counts[path.name] = count
     return counts
 
 
 def main(argv: list[str]) -> int:
-    args = [a for a in argv[1:] if a != "--nbgrader-source"]
-    nbgrader = len(args) != len(argv) - 1
+    flags = {"--nbgrader-source", "--keep"}
+    args = [a for a in argv[1:] if a not in flags]
+    nbgrader, keep = "--nbgrader-source" in argv[1:], "--keep" in argv[1:]
     source = Path(args[0]) if args else Path("book")
     output = Path(args[1]) if len(args) > 1 else Path("_build/assignments")
-    counts = make_assignments(source, output, nbgrader=nbgrader)
+    counts = make_assignments(source, output, nbgrader=nbgrader, keep=keep)
     kind = "nbgrader source" if nbgrader else "student"
     for name, count in counts.items():
         print(f"{name}: {count} exercise(s)")
+    if keep:
+        print(f"(notebooks already in {output} were kept as they are)")
     print(f"{kind} notebooks written to {output.resolve()}")
     return 0
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from ..models import MultiHeadNet
 
 __all__ = [
     "CheckResult",
+    "ExerciseNotDone",
     "Hint",
     "close",
     "count_backward",
@@ -57,6 +59,7 @@ __all__ = [
     "one_number",
     "plain",
     "public",
+    "reduction_hint",
     "run_check",
     "task_losses",
     "two_loss_setup",
@@ -111,12 +114,75 @@ def close(a: Any, b: Tensor, *, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
     return bool(torch.allclose(a.detach().to(b.dtype), b, rtol=rtol, atol=atol))
 
 
+def _reductions(elements: Tensor) -> dict[str, Tensor]:
+    """The usual reductions of per-element values, by the name a hint gives them."""
+    values = elements.detach()
+    reduced = {"sum": values.sum(), "mean": values.mean()}
+    if values.dim() > 1:  # KL's "batchmean": the sum divided by the batch size
+        reduced["sum divided by the batch size"] = values.sum() / values.shape[0]
+    return reduced
+
+
+def reduction_hint(got: Any, want: Tensor, elements: Tensor, *, rtol: float = 1e-4) -> str:
+    r"""What is wrong with the reduction of ``got``, or ``""`` when nothing points to it.
+
+    ``want`` is the right value and ``elements`` the per-element values it reduces (a loss
+    per element or per task). A scalar ``got`` equal to another reduction of ``elements``
+    than ``want`` is named as such; a ``got`` of ``elements``' shape where one number is
+    expected is not reduced at all.
+
+    Example:
+        >>> losses = torch.tensor([1.0, 2.0, 3.0])
+        >>> reduction_hint(losses.sum(), losses.mean(), losses)
+        'your value is the sum, not the mean, of the per-element values'
+        >>> reduction_hint(losses, losses.mean(), losses)
+        'your value is not reduced (one value per element): the mean of them is asked'
+    """
+    if not isinstance(got, Tensor) or elements.numel() < 2:
+        return ""
+    named = _reductions(elements)
+    mine = got.detach().reshape(()) if got.numel() == 1 else None
+    if want.shape == elements.shape:  # reduction "none"
+        found = [n for n, v in named.items() if mine is not None and close(mine, v, rtol=rtol)]
+        return (
+            f"your value is the {found[0]} of the values: one per element is asked" if found else ""
+        )
+    if want.numel() != 1:
+        return ""
+    right = want.detach().reshape(())
+    wanted = next((n for n, v in named.items() if close(right, v, rtol=rtol)), "")
+    if not wanted:
+        return ""
+    if got.shape == elements.shape:
+        return f"your value is not reduced (one value per element): the {wanted} of them is asked"
+    for name, value in named.items():
+        if (
+            mine is not None
+            and not close(right, value, rtol=rtol)
+            and close(mine, value, rtol=rtol)
+        ):
+            return f"your value is the {name}, not the {wanted}, of the per-element values"
+    return ""
+
+
 def expect_close(
-    got: Any, want: Tensor, hint: str, *, rtol: float = 1e-5, atol: float = 1e-6
+    got: Any,
+    want: Tensor,
+    hint: str,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    elements: Tensor | None = None,
 ) -> None:
     r"""Raise :class:`Hint` unless ``got`` is a tensor of ``want``'s shape, finite where
-    ``want`` is finite, and close to ``want``; ``hint`` says which input failed."""
+    ``want`` is finite, and close to ``want``; ``hint`` says which input failed.
+
+    With ``elements``, the per-element values that ``want`` reduces, a wrong reduction gets
+    a hint naming it (:func:`reduction_hint`): the sum for the mean, and so on."""
     expect(isinstance(got, Tensor), f"{hint}: expected {describe(want)}, got {describe(got)}")
+    if elements is not None:
+        wrong_reduction = reduction_hint(got, want, elements)
+        expect(not wrong_reduction, f"{hint}: {wrong_reduction}")
     expect(
         got.shape == want.shape,
         f"{hint}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}",
@@ -341,6 +407,29 @@ def leaf_grads(
     return list(torch.autograd.grad(total, leaves, retain_graph=True))
 
 
+class ExerciseNotDone(NotImplementedError):
+    r"""An exercise whose answer is still the stub: one short line, not a traceback.
+
+    IPython and Jupyter show an exception through its ``_render_traceback_`` when it has
+    one, so the notebook stops at the check with this message alone.
+    """
+
+    __module__ = "multiloss_helpers.exercises"
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+def _is_stub(error: NotImplementedError) -> bool:
+    """Whether ``error`` comes from the answer's code, not from inside PyTorch."""
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    return not frames or f"{os.sep}torch{os.sep}" not in frames[-1]
+
+
 def _report(name: str, passed: bool, message: str) -> CheckResult:
     print(f"{'✓' if passed else '✗'} {name}: {message}")
     sys.stdout.flush()
@@ -350,16 +439,22 @@ def _report(name: str, passed: bool, message: str) -> CheckResult:
 def verdict(name: str, trials: Callable[[], None], success: str) -> CheckResult:
     r"""Run ``trials``, print the one-line verdict and return it.
 
-    :class:`Hint` becomes a failed result with its hint. ``NotImplementedError`` (an
-    unfinished exercise stub) is let through, so a student notebook stops at the first
-    exercise that is not done yet. Any other exception becomes a failed result whose
-    message names it. Investigation checks, which take a finding rather than a function,
-    call this directly.
+    :class:`Hint` becomes a failed result with its hint. ``NotImplementedError`` raised by
+    the answer's own code (an unfinished exercise stub) becomes :class:`ExerciseNotDone`,
+    one short line, so a student notebook stops at the first exercise that is not done
+    yet; raised inside PyTorch (an operation a device lacks), it is a failed result. Any
+    other exception becomes a failed result whose message names it. Investigation checks,
+    which take a finding rather than a function, call this directly.
     """
     try:
         trials()
-    except NotImplementedError:
-        raise
+    except NotImplementedError as error:
+        if not _is_stub(error):
+            return _report(name, False, f"your function raised NotImplementedError: {error}")
+        raise ExerciseNotDone(
+            f"{name} is not done yet: replace `raise NotImplementedError()` with your answer, "
+            "then run this cell again"
+        ) from None
     except Hint as hint:
         return _report(name, False, str(hint))
     except Exception as error:  # the student's code raised: report it as a hint

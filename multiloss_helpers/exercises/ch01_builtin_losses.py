@@ -59,7 +59,7 @@ def check_mean_squared_error(fn: Callable[..., Tensor]) -> CheckResult:
                 hint = where
                 if reduction == "mean":
                     hint += " (what does 'mean' divide by?)"
-                expect_close(got, want[reduction], hint)
+                expect_close(got, want[reduction], hint, elements=diff**2)
                 expect_grads(
                     got,
                     [a, b],
@@ -96,7 +96,8 @@ def check_bce_with_logits(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult
             logits = logits.clone().requires_grad_(True)
             with forbid(*_BCE_FUNCTIONS):
                 got = fn(logits, target)
-            expect_close(got, want, f"on {where}", rtol=1e-4)
+            elements = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            expect_close(got, want, f"on {where}", rtol=1e-4, elements=elements.detach())
             want_grad = (torch.sigmoid(logits.detach()) - target) / len(target)
             expect_grads(got, [logits], [want_grad], f"your loss on {where}")
 

@@ -9,7 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._harness import CheckResult, describe, expect, expect_close, expect_grads, gen, run_check
+from ._harness import (
+    CheckResult,
+    describe,
+    expect,
+    expect_close,
+    expect_grads,
+    gen,
+    reduction_hint,
+    run_check,
+)
 
 __all__ = [
     "check_per_sample_losses",
@@ -60,9 +69,11 @@ def check_per_sample_losses(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResu
             logits = logits.clone().requires_grad_(True)
             want = F.cross_entropy(logits.detach(), target, reduction="none")
             got = fn(logits, target)
+            reduced = reduction_hint(got, want, want)  # the mean or sum of the losses
             expect(
                 isinstance(got, Tensor) and got.shape == want.shape,
-                f"expected one loss per sample, shape {tuple(want.shape)}; got {describe(got)}",
+                f"expected one loss per sample, shape {tuple(want.shape)}; got {describe(got)}"
+                + (f" ({reduced})" if reduced else ""),
             )
             expect_close(got, want, f"on {where}, the per-sample cross-entropy", rtol=1e-4)
             onehot = F.one_hot(target, logits.shape[1]).float()

@@ -32,13 +32,16 @@ def check_total_loss(fn: Callable[[dict[str, Tensor]], Tensor]) -> CheckResult:
     def trials() -> None:
         for names in (("a", "b", "c"), ("cls", "reg")):
             losses, leaves = task_losses(names, seed=len(names))
-            want = torch.stack([loss.detach() for loss in losses.values()]).sum()
+            each = torch.stack([loss.detach() for loss in losses.values()])
+            want = each.sum()
             total = fn(dict(losses))
             expect(
                 isinstance(total, Tensor) and total.numel() == 1,
                 f"expected a scalar tensor, got {describe(total)}",
             )
-            expect_close(total.reshape(()), want, f"for {len(names)} losses the total")
+            expect_close(
+                total.reshape(()), want, f"for {len(names)} losses the total", elements=each
+            )
             expect_grads(
                 total,
                 leaves,

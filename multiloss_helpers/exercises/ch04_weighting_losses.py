@@ -84,9 +84,9 @@ def check_weighted_total(
         names = ("depth", "segmentation", "normals")
         losses, leaves = task_losses(names, seed=5)
         weights = {"depth": 0.5, "segmentation": 2.0, "normals": 0.1}
-        want = torch.stack([weights[n] * loss.detach() for n, loss in losses.items()]).sum()
+        each = torch.stack([weights[n] * loss.detach() for n, loss in losses.items()])
         total = fn(dict(losses), dict(weights))
-        expect_close(total, want, "the weighted sum")
+        expect_close(total, each.sum(), "the weighted sum", elements=each)
         expect_grads(total, leaves, leaf_grads(losses, leaves, weights), "your total")
         two = {n: losses[n] for n in names[:2]}
         _expect_name_error(fn, two, {"depth": 1.0, "surface": 1.0})

@@ -9,7 +9,17 @@ import torch
 from torch import Tensor
 
 from ..losses import binary_focal_loss, focal_loss
-from ._harness import CheckResult, expect_close, expect_grads, forbid, gen, public, run_check
+from ._harness import (
+    CheckResult,
+    close,
+    expect,
+    expect_close,
+    expect_grads,
+    forbid,
+    gen,
+    public,
+    run_check,
+)
 
 __all__ = [
     "check_binary_focal",
@@ -24,26 +34,39 @@ def _extreme_binary() -> tuple[Tensor, Tensor]:
     return logits, target
 
 
+_CONSTANT_ALPHA = (
+    "your value weights every element by the same alpha, but alpha_t depends on each "
+    "element's target"
+)
+
+
 def _answer(fn: Callable[..., Tensor], target: Tensor, *args: object) -> Callable[..., Tensor]:
     """The student's loss as a function of the logits alone."""
     return lambda logits: fn(logits, target.clone(), *args)
 
 
 def _focal_case(
-    reference: Callable[[Tensor], Tensor],
+    reference: Callable[..., Tensor],
     call: Callable[[Tensor], Tensor],
     logits: Tensor,
     where: str,
     forbidden: tuple[tuple[object, str], ...],
+    mistakes: tuple[tuple[Tensor, str], ...] = (),
 ) -> None:
-    """Values and gradients of ``call(logits)`` (the answer) against ``reference``."""
+    """Values and gradients of ``call(logits)`` (the answer) against ``reference``; a value
+    equal to one of ``mistakes`` (a value and its hint) gets that hint, a wrong reduction
+    one that names it."""
     ref_logits = logits.clone().requires_grad_(True)
     want = reference(ref_logits)
     (want_grad,) = torch.autograd.grad(want, ref_logits)
+    elements = reference(logits.clone(), reduction="none")
     mine = logits.clone().requires_grad_(True)
     with forbid(*forbidden):
         got = call(mine)
-    expect_close(got, want.detach(), where, rtol=1e-4, atol=1e-5)
+    for value, hint in mistakes:
+        mistaken = isinstance(got, Tensor) and close(got.detach(), value, rtol=1e-4, atol=1e-5)
+        expect(not (mistaken and not close(value, want.detach(), rtol=1e-4)), f"{where}: {hint}")
+    expect_close(got, want.detach(), where, rtol=1e-4, atol=1e-5, elements=elements)
     expect_grads(got, [mine], [want_grad], f"your loss {where}", rtol=1e-3, atol=1e-6)
 
 
@@ -71,12 +94,15 @@ def check_binary_focal(fn: Callable[..., Tensor]) -> CheckResult:
             for a, gm in ((0.25, 0.5), (None, 2.0), (0.25, 0.0), (None, 0.25))
         ]
         for logits, target, where, alpha, gamma in cases:
+            plain = binary_focal_loss(logits, target, alpha=None, gamma=gamma)
+            constant = () if alpha is None else ((alpha * plain, _CONSTANT_ALPHA),)
             _focal_case(
                 partial(binary_focal_loss, target=target, alpha=alpha, gamma=gamma),
                 _answer(fn, target, alpha, gamma),
                 logits,
                 f"{where} with alpha={alpha}, gamma={gamma}",
                 forbidden,
+                constant,
             )
 
     return run_check(

@@ -5,8 +5,9 @@ A chapter's test file ``test_chNN.py`` (``test_appendix.py`` for the appendix) h
 ``test_right_answer, test_wrong_answer, test_stub = table_tests(CASES, GIVEAWAYS)``:
 
 - :func:`right` and :func:`wrong` give a check that takes the student's function an answer;
-  :func:`stub` gives it an untouched stub, whose ``NotImplementedError`` must go through
-  (so that a student notebook stops at the first exercise that is not done yet);
+  :func:`stub` gives it an untouched stub, whose ``NotImplementedError`` must stop the check
+  as one short :class:`ExerciseNotDone` line (so that a student notebook stops at the
+  first exercise that is not done yet, without a traceback through the checker);
 - :func:`finding` gives an investigation check (which takes a measured finding, and the
   set-up it was measured on) its arguments; its stub row hands in the stub function itself
   instead of a finding, which must fail with a hint, not crash and not pass.
@@ -32,6 +33,7 @@ import torch.distributions.kl
 import torch.nn.functional as F
 
 import multiloss_helpers as mlh
+from multiloss_helpers.exercises._harness import ExerciseNotDone
 
 RIGHT, WRONG, STUB = "right", "wrong", "stub"
 
@@ -160,9 +162,13 @@ def table_tests(cases: Sequence[Case], giveaways: Sequence[str] = ()) -> tuple[A
     def test_unfinished_stub_stops_or_is_refused(
         case: Case, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        if not case.hint:  # a check of a function: the stub's error goes through
-            with pytest.raises(NotImplementedError):
+        if not case.hint:  # a check of a function: the stub stops it, in one short line
+            with pytest.raises(NotImplementedError) as stopped:
                 _run(case)
+            assert isinstance(stopped.value, ExerciseNotDone)
+            assert stopped.value.__cause__ is None and stopped.value.__suppress_context__
+            (line,) = stopped.value._render_traceback_()
+            assert "not done yet" in line and len(line) < 160, line
             return
         result = _run(case)  # an investigation: the stub is no finding
         _expect_verdict(result, capsys.readouterr().out, passed=False)

@@ -74,7 +74,24 @@ CASES = [
     wrong(
         "check_mean_squared_error",
         lambda i, t, *, reduction="mean": _mse(i, t, reduction="sum"),
-        "divide by",
+        "the sum, not the mean, of the per-element values",
+        label="sum-for-mean",
+    ),
+    wrong(
+        "check_mean_squared_error",
+        lambda i, t, *, reduction="mean": _mse(i, t, reduction="mean"),
+        "reduction='sum' on inputs of shape (7,): your value is the mean",
+        label="mean-for-sum",
+    ),
+    wrong(
+        "check_mean_squared_error",
+        lambda i, t, *, reduction="mean": (
+            ((i - t) ** 2).sum() / len(i)
+            if reduction == "mean"
+            else _mse(i, t, reduction=reduction)
+        ),
+        "the sum divided by the batch size, not the mean, of the per-element values",
+        label="batch-size-for-mean",
     ),
     wrong(
         "check_mean_squared_error",
@@ -96,6 +113,12 @@ CASES = [
     wrong("check_bce_with_logits", _bce_naive, "not finite"),
     wrong("check_bce_with_logits", _bce_where, "gradient is not"),
     wrong("check_bce_with_logits", lambda z, t: _bce(z.detach(), t), "no graph"),
+    wrong(
+        "check_bce_with_logits",
+        lambda z, t: _bce(z, t) * len(z),
+        "the sum, not the mean, of the per-element values",
+        label="sum-for-mean",
+    ),
     stub("check_bce_with_logits"),
     # the investigation: the most negative logit where BCE's gradient is still right
     finding("check_bce_gradient_limit", _limit(), label="measured"),

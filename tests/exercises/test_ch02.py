@@ -25,7 +25,19 @@ CASES = [
     ),
     stub("check_weighted_epoch_mean"),
     right("check_per_sample_losses", lambda x, t: F.cross_entropy(x, t, reduction="none")),
-    wrong("check_per_sample_losses", lambda x, t: F.cross_entropy(x, t), "one loss per sample"),
+    wrong(
+        "check_per_sample_losses",
+        lambda x, t: F.cross_entropy(x, t),
+        "one loss per sample, shape (12,); got a torch.float32 tensor of shape () (your value "
+        "is the mean of the values: one per element is asked)",
+        label="mean-for-none",
+    ),
+    wrong(
+        "check_per_sample_losses",
+        lambda x, t: F.cross_entropy(x, t, reduction="sum"),
+        "(your value is the sum of the values: one per element is asked)",
+        label="sum-for-none",
+    ),
     wrong(
         "check_per_sample_losses",
         lambda x, t: F.nll_loss(x, t, reduction="none"),

@@ -38,7 +38,7 @@ CASES = [
     wrong(
         "check_total_loss",
         lambda losses: torch.stack(list(losses.values())).mean(),
-        "value is wrong",
+        "your value is the mean, not the sum, of the per-element values",
     ),
     wrong(
         "check_total_loss",

@@ -55,6 +55,12 @@ CASES = [
     right("check_weighted_total", _weighted_total),
     wrong(
         "check_weighted_total",
+        lambda losses, weights: _weighted_total(losses, weights) / len(losses),
+        "the weighted sum: your value is the mean, not the sum, of the per-element values",
+        label="mean-for-sum",
+    ),
+    wrong(
+        "check_weighted_total",
         lambda losses, weights: sum(weights.get(k, 1.0) * v for k, v in losses.items()),
         "nothing is raised",
     ),

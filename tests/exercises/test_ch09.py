@@ -53,7 +53,14 @@ CASES = [
     wrong(
         "check_binary_focal",
         lambda z, t, a, g: (a if a is not None else 1.0) * _focal_b(z, t, None, g),
-        "alpha=",
+        "alpha_t depends on each element's target",
+        label="constant-alpha",
+    ),
+    wrong(
+        "check_binary_focal",
+        lambda z, t, a, g: _focal_b(z, t, a, g) * z.numel(),
+        "the sum, not the mean, of the per-element values",
+        label="sum-for-mean",
     ),
     wrong("check_binary_focal", lambda z, t, a, g: _focal_b(z, t, a, 0.0), "gamma=2.0"),
     wrong(
@@ -72,6 +79,12 @@ CASES = [
         "mlh.focal_loss",
     ),
     wrong("check_multiclass_focal", _focal_m_of_the_top_class, "value is wrong"),
+    wrong(
+        "check_multiclass_focal",
+        lambda x, t, g: _focal_m(x, t, g) * len(t),
+        "the sum, not the mean, of the per-element values",
+        label="sum-for-mean",
+    ),
     stub("check_multiclass_focal"),
 ]
 

@@ -84,6 +84,12 @@ CASES = [
     ),
     wrong("check_gaussian_kl", lambda mu, lv: mlh.gaussian_kl(mu, lv), "mlh.gaussian_kl"),
     wrong("check_gaussian_kl", _kl_torch, "torch.distributions"),
+    wrong(
+        "check_gaussian_kl",
+        lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv).flatten(1).sum(1).sum(),
+        "your value is the sum, not the mean, of the per-element values",
+        label="sum-for-mean",
+    ),
     stub("check_gaussian_kl"),
     right("check_free_bits_kl", _free_bits),
     wrong(

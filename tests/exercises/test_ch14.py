@@ -158,7 +158,12 @@ CASES = [
         "value is wrong",
         "labels swapped",
     ),
-    wrong("check_non_saturating_loss", lambda logits: F.softplus(-logits).sum(), "value is wrong"),
+    wrong(
+        "check_non_saturating_loss",
+        lambda logits: F.softplus(-logits).sum(),
+        "your value is the sum, not the mean, of the per-element values",
+        label="sum-for-mean",
+    ),
     wrong("check_non_saturating_loss", lambda logits: _bce(logits, 1.0), "does not allow"),
     wrong(
         "check_non_saturating_loss",

@@ -86,9 +86,41 @@ def test_student_notebooks_contain_no_solution_line(path, student_dir):
         assert make_assignments.STUB_LINES[1] in _source(student)
     text = (student_dir / path.name).read_text()
     assert make_assignments.BEGIN not in text and "{solution-start}" not in text
-    assert "{exercise}" not in text and "### Exercise 1: " in text
+    # No raw MyST directive or option: the prompts are plain Markdown, numbered as in the book.
+    for raw in ("{exercise}", "{solution-end}", ":label:", ":class:", "```{", ":::{"):
+        assert raw not in text, f"{path.name}: {raw!r} left in the student copy"
+    number = make_assignments.chapter_number(path.stem)
+    assert f"### Exercise {number + '.' if number else ''}1: " in text
+    assert "solutions are hidden" not in text
+    if "solutions are hidden" in path.read_text():  # the book's sentence, reworded
+        assert "the cell below each exercise" in text
     nb = json.loads(text)
     assert all(c.get("outputs", []) == [] for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_keep_leaves_a_learners_copy_alone(tmp_path):
+    """`make lab` writes the student copies with --keep: work in progress is never lost."""
+    source = tmp_path / "book"
+    source.mkdir()
+    for name in ("01_builtin_losses.ipynb", "03_summing_losses.ipynb"):
+        (source / name).write_text((ROOT / "book" / name).read_text())
+    out = tmp_path / "student"
+    assert set(make_assignments.make_assignments(source, out, keep=True)) == {
+        "01_builtin_losses.ipynb",
+        "03_summing_losses.ipynb",
+    }
+    (out / "01_builtin_losses.ipynb").write_text("my work")
+    assert list(make_assignments.make_assignments(source, out, keep=True)) == []
+    assert (out / "01_builtin_losses.ipynb").read_text() == "my work"
+
+
+def test_make_lab_opens_the_student_copies():
+    makefile = (ROOT / "Makefile").read_text()
+    lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "make_assignments.py --keep book _build/student" in lab
+    assert "jupyter lab _build/student" in lab
+    authors = re.search(r"^lab-authors:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "jupyter lab book" in authors
 
 
 def test_scaffolding_around_the_markers_stays():
@@ -107,24 +139,27 @@ def test_a_student_notebook_stops_at_the_first_stub(student_dir):
     client = nbclient.NotebookClient(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "book")}}
     )
-    with pytest.raises(nbclient.exceptions.CellExecutionError, match="NotImplementedError"):
+    with pytest.raises(nbclient.exceptions.CellExecutionError, match="is not done yet"):
         client.execute()
     errors = [
-        (cell, output["ename"])
+        (cell, output)
         for cell in nb.cells
         if cell.cell_type == "code"
         for output in cell.get("outputs", [])
         if output.get("output_type") == "error"
     ]
     unexpected = [
-        (c.source[:40], e)
+        (c.source[:40], e["ename"])
         for c, e in errors
-        if "raises-exception" not in c.metadata.get("tags", []) and e != "NotImplementedError"
+        if "raises-exception" not in c.metadata.get("tags", []) and e["ename"] != "ExerciseNotDone"
     ]
     assert not unexpected, unexpected
-    stub_cell, name = errors[-1]
-    assert name == "NotImplementedError"
+    stub_cell, error = errors[-1]
+    assert error["ename"] == "ExerciseNotDone"
     assert "mlh.exercises.check_mean_squared_error" in stub_cell.source
+    # One short line, not a traceback through the checker's frames.
+    (line,) = error["traceback"]
+    assert line.startswith("ExerciseNotDone: mean_squared_error is not done yet"), line
 
 
 def test_an_exercise_directive_becomes_plain_markdown():

@@ -5,9 +5,13 @@ notebooks are prepared as an instructor would, with scripts/make_assignments.py
 --nbgrader-source (which applies scripts/nbgrader_cells.py), so this works before the
 metadata is written into book/. A student answers the first exercise of each chapter with
 the book's solution and leaves the second untouched: autograde must give exactly the first
-exercise's points. The release must equal the student copies of `make assignments`, cell for
-cell, and a book notebook with only scripts/nbgrader_cells.py applied must go through
-`nbgrader generate_assignment` with default settings without leaking a solution line.
+exercise's points. Another student answers the first exercise with a function that returns
+None and replaces every checker (`mlh.exercises.check_* = lambda *a, **k: True`, the harness's
+`run_check` too) in the answer cell: the hidden tests that --nbgrader-source adds to each
+check cell run the checks from a fresh copy of the package, so that submission scores 0.
+The release must equal the student copies of `make assignments`, cell for cell, and a book
+notebook with only scripts/nbgrader_cells.py applied must go through `nbgrader
+generate_assignment` with default settings without leaking a solution line.
 
 The chapters are cut to their set-up cells and their exercise cells (the check cells need
 nothing else), so the test takes seconds rather than minutes on a busy machine;
@@ -20,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,33 +122,65 @@ def _assert_no_solution(released, original):
     assert make_assignments.BEGIN not in json.dumps(released)
 
 
+# An answer cell that replaces every checker, then answers with a function returning None.
+TAMPER = """import multiloss_helpers as mlh
+import multiloss_helpers.exercises._harness as harness
+
+for name in dir(mlh.exercises):
+    if name.startswith("check_"):
+        setattr(mlh.exercises, name, lambda *args, **kwargs: True)
+harness.run_check = harness.verdict = lambda *args, **kwargs: True
+
+
+def {name}(*args, **kwargs):
+    return None"""
+
+
+def _submit(released, source, answer):
+    """``released`` with the first answer cell's source replaced by ``answer(cell)``."""
+    first = next(c for c in source["cells"] if _nbgrader(c).get("solution"))
+    submission = json.loads(json.dumps(released))
+    for cell in submission["cells"]:
+        if _nbgrader(cell).get("grade_id") == _nbgrader(first)["grade_id"]:
+            cell["source"] = answer(first)
+    return submission
+
+
+def _right(cell):
+    return "\n".join(line for line in _source(cell).splitlines() if "SOLUTION" not in line)
+
+
+def _tampered(cell):
+    return TAMPER.format(name=re.search(r"^def (\w+)", _source(cell), re.M).group(1))
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A course directory with assignment ps1 (two chapters) generated and autograded."""
     root = tmp_path_factory.mktemp("course")
     (root / "source" / "ps1").mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text((ROOT / "scripts" / "nbgrader_config.py").read_text())
     sources, points = {}, {}
     for name in CHAPTERS:
         book = _cut(json.loads((ROOT / "book" / f"{name}.ipynb").read_text()))
-        source = make_assignments.nbgrader_source(book)
+        source = make_assignments.nbgrader_source(book, make_assignments.chapter_number(name))
         (root / "source" / "ps1" / f"{name}.ipynb").write_text(json.dumps(source, indent=1))
         sources[name] = (book, source)
         points[name] = [
             _nbgrader(c)["points"] for c in source["cells"] if _nbgrader(c).get("grade")
         ]
     _run(["generate_assignment", "ps1"], root)
-    submitted = root / "submitted" / "alice" / "ps1"
-    submitted.mkdir(parents=True)
-    for name, (_, source) in sources.items():
-        released = json.loads((root / "release" / "ps1" / f"{name}.ipynb").read_text())
-        answers = [c for c in source["cells"] if _nbgrader(c).get("solution")]
-        right = answers[0]
-        for cell in released["cells"]:
-            if _nbgrader(cell).get("grade_id") == _nbgrader(right)["grade_id"]:
-                lines = _source(right).splitlines()
-                cell["source"] = "\n".join(line for line in lines if "SOLUTION" not in line)
-        (submitted / f"{name}.ipynb").write_text(json.dumps(released, indent=1))
-    _run(["autograde", "ps1", "--ExecutePreprocessor.timeout=600"], root)
+    for student, answer in (("alice", _right), ("mallory", _tampered)):
+        submitted = root / "submitted" / student / "ps1"
+        submitted.mkdir(parents=True)
+        for name, (_, source) in sources.items():
+            released = json.loads((root / "release" / "ps1" / f"{name}.ipynb").read_text())
+            submission = _submit(released, source, answer)
+            (submitted / f"{name}.ipynb").write_text(json.dumps(submission, indent=1))
+    graded = _run(["autograde", "ps1", "--ExecutePreprocessor.timeout=600"], root)
+    # scripts/nbgrader_config.py keeps nbgrader's own noise out of the instructor's log.
+    log = graded.stdout + graded.stderr
+    assert "SAWarning" not in log and "without encryption" not in log, log[-3000:]
     return root, sources, points
 
 
@@ -152,7 +189,9 @@ def test_release_equals_the_student_copy_and_has_no_solution(course, name):
     root, sources, _ = course
     book, source = sources[name]
     released = json.loads((root / "release" / "ps1" / f"{name}.ipynb").read_text())
-    student, stubbed = make_assignments.student_notebook(book)
+    student, stubbed = make_assignments.student_notebook(
+        book, make_assignments.chapter_number(name)
+    )
     assert stubbed >= 2
     assert [(c["cell_type"], _source(c)) for c in released["cells"]] == [
         (c["cell_type"], _source(c)) for c in student["cells"]
@@ -173,6 +212,24 @@ def test_one_right_answer_and_one_stub_score_the_first_exercise(course, name):
     assert len(points[name]) >= 2
     assert max_score == sum(points[name])
     assert score == points[name][0], (score, max_score)
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_replacing_the_checkers_in_an_answer_cell_scores_zero(course, name):
+    from nbgrader.api import Gradebook
+
+    root, sources, points = course
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(name, "ps1", "mallory")
+        score, max_score = notebook.score, notebook.max_score
+    assert max_score == sum(points[name])
+    assert score == 0, (score, max_score)
+    # The hidden tests are in the locked cells nbgrader stored, not in the release.
+    _, source = sources[name]
+    checks = [c for c in source["cells"] if _nbgrader(c).get("grade")]
+    assert checks and all(make_assignments.HIDDEN_BEGIN in _source(c) for c in checks)
+    released = (root / "release" / "ps1" / f"{name}.ipynb").read_text()
+    assert make_assignments.HIDDEN_BEGIN not in released and "_mlh_fresh" not in released
 
 
 def test_book_notebooks_with_metadata_generate_with_default_settings(tmp_path):

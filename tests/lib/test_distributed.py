@@ -30,6 +30,10 @@ def _return_rank(rank, world_size):
     return rank
 
 
+def _cpp_log_level(rank, world_size):
+    return os.environ.get("TORCH_CPP_LOG_LEVEL")
+
+
 def _hang_unless_rank_zero(rank, world_size):
     if rank != 0:
         time.sleep(600)
@@ -163,6 +167,15 @@ def test_ddp_mean_refuses_silent_casts(loss_sum, denominator, error, match):
 
 
 # ---------------------------------------------------------------- launch: arguments
+
+
+def test_workers_start_without_cpp_warnings_and_the_caller_keeps_its_environment(monkeypatch):
+    """C++ warnings (DDP's reducer, with a timestamp) would reach the notebook's stderr."""
+    monkeypatch.delenv("TORCH_CPP_LOG_LEVEL", raising=False)
+    assert mlh.launch(_cpp_log_level, nprocs=2, timeout=120) == ["ERROR", "ERROR"]
+    assert "TORCH_CPP_LOG_LEVEL" not in os.environ
+    monkeypatch.setenv("TORCH_CPP_LOG_LEVEL", "INFO")  # the caller's choice is kept
+    assert mlh.launch(_cpp_log_level, nprocs=1, timeout=120) == ["INFO"]
 
 
 def test_launch_refuses_bad_arguments(monkeypatch):
