@@ -1,7 +1,6 @@
 # Multiple Losses in PyTorch: every command sets up .venv from requirements.txt first.
 # `make book` builds the executed HTML book; `make test` runs the package tests and
-# verifies every notebook with nbmake. Both need Python 3; `make book` also needs npm once,
-# to fetch the MathJax the site serves (`make mathjax`).
+# verifies every notebook with nbmake. Both need nothing but Python 3 on the machine.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -39,7 +38,7 @@ help:
 	@echo "make dist   build the wheel and sdist into dist/ and run twine check"
 	@echo "make seeds  run every notebook for MLH_SEED=0..19 (SEEDS=...) and list the failures"
 	@echo "make check-site  check every chapter at 420 and 1280 px, offline, in headless Chromium"
-	@echo "make mathjax  fetch MathJax (npm) into _build/mathjax: the site serves it itself"
+	@echo "make mathjax  copy MathJax into _build/mathjax: the site serves it itself"
 	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
 	@echo "make test-grading run nbgrader end to end (generate, autograde) on two chapters"
 	@echo "make clean  remove _build, caches and .venv"
@@ -86,17 +85,12 @@ define nb_cache_for_seed
 	  echo "$(NB_SEED)" > $(NB_CACHE)/.seed; fi
 endef
 
-# MathJax is served with the site (no CDN: formulas render offline). `npm pack` fetches
-# the package once (Debian: apt-get install npm); its digest is checked.
-MATHJAX_VERSION := 3.2.2
-MATHJAX_SHA256  := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+# MathJax is served with the site (no CDN: formulas render offline). Its files come with
+# the environment (django-static-mathjax in requirements.txt, a data-only wheel of
+# MathJax 3.2.2); scripts/vendor_mathjax.py copies what the site loads.
 MATHJAX         := _build/mathjax/mathjax/tex-mml-chtml.js
-$(MATHJAX): scripts/vendor_mathjax.py
-	@mkdir -p _build/mathjax-npm
-	@test -f _build/mathjax-npm/mathjax-$(MATHJAX_VERSION).tgz || \
-	  (cd _build/mathjax-npm && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null)
-	$(BIN)/python scripts/vendor_mathjax.py _build/mathjax-npm/mathjax-$(MATHJAX_VERSION).tgz \
-	  $(MATHJAX_SHA256) _build/mathjax
+$(MATHJAX): $(STAMP) scripts/vendor_mathjax.py
+	$(BIN)/python scripts/vendor_mathjax.py _build/mathjax
 
 mathjax: $(STAMP) $(MATHJAX)
 

@@ -1,9 +1,11 @@
-"""Copy the parts of MathJax 3 the book needs out of its npm package (`make mathjax`).
+"""Copy the parts of MathJax 3 the book needs out of its installed copy (`make mathjax`).
 
-Usage: python scripts/vendor_mathjax.py PACKAGE_TGZ SHA256 OUTPUT
+Usage: python scripts/vendor_mathjax.py OUTPUT
 
-PACKAGE_TGZ is the file ``npm pack mathjax@<version>`` downloads; its SHA-256 must equal
-SHA256. OUTPUT (e.g. ``_build/mathjax``) receives ``mathjax/``: the combined component
+MathJax 3.2.2 comes from PyPI as ``django-static-mathjax`` (pinned in requirements.txt): a
+data-only wheel holding MathJax's own ``es5`` build, with no dependency (Django is not
+needed to install it or to read its files), so the book needs nothing but Python to serve
+its formulas. OUTPUT (e.g. ``_build/mathjax``) receives ``mathjax/``: the combined component
 ``tex-mml-chtml.js`` (what Sphinx loads from a CDN by default), the TeX extensions it
 loads on demand (``input/``), the CHTML output with its fonts (``output/chtml*``), the menu
 (``ui/``), the accessibility components (``a11y/``, ``sre/``) and ``adaptors/``. The
@@ -13,44 +15,52 @@ without a network. MathJax is Apache-2.0 licensed; its LICENSE is copied along.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
-import tarfile
-import tempfile
+from importlib import metadata
 from pathlib import Path
+
+DISTRIBUTION = "django-static-mathjax"
+VERSION = "3.2.2"  # MathJax's version; the wheel's fourth number is its packaging
 
 KEEP = ("tex-mml-chtml.js", "input", "output/chtml", "output/chtml.js", "ui", "a11y", "sre")
 KEEP += ("adaptors",)
 
 
-def vendor(package: Path, sha256: str, output: Path) -> Path:
-    """Check ``package``'s digest, then copy what the book needs into ``output/mathjax``."""
-    digest = hashlib.sha256(package.read_bytes()).hexdigest()
-    if digest != sha256:
-        raise ValueError(f"{package}: SHA-256 {digest}, expected {sha256}")
+def installed_mathjax() -> Path:
+    """The installed MathJax's root folder (holding ``es5/`` and ``LICENSE``)."""
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        raise SystemExit(f"{DISTRIBUTION} is not installed: pip install -r requirements.txt")
+    if not dist.version.startswith(VERSION):
+        raise SystemExit(f"{DISTRIBUTION} {dist.version} installed, MathJax {VERSION} expected")
+    root = Path(str(dist.locate_file("mathjax/static/mathjax")))
+    if not (root / "es5" / KEEP[0]).is_file():
+        raise SystemExit(f"{root}: no es5/{KEEP[0]}; reinstall {DISTRIBUTION}")
+    return root
+
+
+def vendor(source: Path, output: Path) -> Path:
+    """Copy what the book needs from ``source`` (MathJax's root) into ``output/mathjax``."""
     target = output / "mathjax"
-    with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(package) as archive:
-            archive.extractall(tmp, filter="data")
-        es5 = Path(tmp) / "package" / "es5"
-        shutil.rmtree(target, ignore_errors=True)
-        for name in KEEP:
-            source, dest = es5 / name, target / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, dest)
-            else:
-                shutil.copy2(source, dest)
-        shutil.copy2(Path(tmp) / "package" / "LICENSE", target / "LICENSE")
+    shutil.rmtree(target, ignore_errors=True)
+    for name in KEEP:
+        origin, dest = source / "es5" / name, target / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(origin, dest)
+        else:
+            shutil.copy2(origin, dest)
+    shutil.copy2(source / "LICENSE", target / "LICENSE")
     return target
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4:
+    if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    target = vendor(Path(argv[1]), argv[2], Path(argv[3]))
+    target = vendor(installed_mathjax(), Path(argv[1]))
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     print(f"MathJax copied to {target} ({size / 1e6:.1f} MB)")
     return 0
