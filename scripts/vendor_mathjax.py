@@ -32,7 +32,8 @@ def installed_mathjax() -> Path:
     try:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
-        raise SystemExit(f"{DISTRIBUTION} is not installed: pip install -r requirements.txt") from None
+        message = f"{DISTRIBUTION} is not installed: pip install -r requirements.txt"
+        raise SystemExit(message) from None
     if not dist.version.startswith(VERSION):
         raise SystemExit(f"{DISTRIBUTION} {dist.version} installed, MathJax {VERSION} expected")
     root = Path(str(dist.locate_file("mathjax/static/mathjax")))
