@@ -240,7 +240,7 @@ def three_losses(model: torch.nn.Module, batch: dict[str, Tensor]) -> tuple[Tens
     ``aux=True``, whose sum is the reference gradient.
 
     Args:
-        model (nn.Module): returns ``{"cls": (N, C) logits, "reg": (N, 1)}``.
+        model (torch.nn.Module): returns ``{"cls": (N, C) logits, "reg": (N, 1)}``.
         batch (dict): ``"x"``, ``"y_cls"`` and ``"y_reg"``, as made by
             :func:`multiloss_helpers.make_multitask_data`.
 
