@@ -84,6 +84,12 @@ _spec = importlib.util.spec_from_file_location(
 assert _spec and _spec.loader
 nbgrader_cells = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(nbgrader_cells)
+_spec = importlib.util.spec_from_file_location(
+    "plain_citations", Path(__file__).resolve().with_name("plain_citations.py")
+)
+assert _spec and _spec.loader
+plain_citations = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plain_citations)
 
 
 def _source(cell: dict) -> str:
@@ -189,19 +195,23 @@ def copy_wording(source: str) -> str:
 
 
 def _plain_cells(notebook: dict, chapter: str = "") -> list[dict]:
-    """The cells with gates dropped, exercises as Markdown and outputs cleared (copies).
+    """The cells with gates dropped, exercises and citations as Markdown, outputs cleared.
 
     Exercises are numbered as in the book: ``<chapter>.<n>`` ("Exercise 9.1") when the
     chapter has a number, else ``<n>``.
     """
     cells, number = [], 0
+    prose = "\n".join(_source(c) for c in notebook["cells"] if c["cell_type"] == "markdown")
+    keys = plain_citations.cited_keys(prose)
+    bib = plain_citations.read_bib() if keys else {}
     for cell in notebook["cells"]:
         source = _source(cell)
         if cell["cell_type"] == "markdown" and GATE.search(source):
             continue
         cell = copy.deepcopy(cell)
         if cell["cell_type"] == "markdown":
-            source = cell["source"] = copy_wording(source)
+            source = copy_wording(source)
+            source = cell["source"] = plain_citations.plain_citations(source, keys, bib)
         if cell["cell_type"] == "markdown" and any(
             FENCE_OPEN.match(line) for line in source.splitlines()
         ):

@@ -194,3 +194,33 @@ def test_nbgrader_metadata_script_is_idempotent_and_complete(path, tmp_path):
     assert len(set(grade_ids)) == len(grade_ids)
     marked = [c for c in nb.cells if make_assignments.BEGIN in c.source]
     assert all(c.metadata.get("nbgrader", {}).get("solution") for c in marked)
+
+
+plain_citations = _load("plain_citations")
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("{cite:t}`lin2017focal`", "Lin et al. (2017)"),
+        ("{cite:p}`lin2017focal`", "(Lin et al., 2017)"),
+        ("{cite:alp}`bowman2016generating`", "Bowman et al., 2016"),
+        ("{cite:p}`lin2017focal{Table 1}`", "(Lin et al., 2017, Table 1)"),
+        ("{cite:t}`arjovsky2017towards`", "Arjovsky and Bottou (2017)"),
+    ],
+)
+def test_a_citation_reads_as_plain_text_in_a_copy(role, expected):
+    bib = plain_citations.read_bib()
+    assert plain_citations.plain_citations(f"see {role}.", ["lin2017focal"], bib) == (
+        f"see {expected}."
+    )
+
+
+def test_a_bibliography_lists_the_notebooks_citations_in_a_copy():
+    bib = plain_citations.read_bib()
+    text = "## References\n\n```{bibliography}\n:filter: docname in docnames\n```\n"
+    listing = plain_citations.plain_citations(text, ["lin2017focal"], bib)
+    assert "{bibliography}" not in listing
+    assert "- Lin et al. (2017). Focal Loss for Dense Object Detection." in listing
+    with pytest.raises(KeyError, match="nosuchkey"):
+        plain_citations.plain_citations("{cite:p}`nosuchkey`", [], bib)
