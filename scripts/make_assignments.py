@@ -225,11 +225,13 @@ def _plain_cells(notebook: dict, chapter: str = "") -> list[dict]:
 
 
 def _with_nbgrader_metadata(notebook: dict) -> dict:
-    """``notebook`` with the metadata of scripts/nbgrader_cells.py, as a plain dict."""
+    """``notebook`` with the metadata of scripts/nbgrader_cells.py and an answer cell after
+    each written exercise, as a plain dict."""
     import nbformat
 
     nb = nbformat.reads(json.dumps(notebook), as_version=4)
     nbgrader_cells.process(nb)
+    nbgrader_cells.add_written_answers(nb)
     return json.loads(nbformat.writes(nb))
 
 

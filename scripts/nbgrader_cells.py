@@ -16,6 +16,14 @@ Every cell gets a stable id (nbformat 4.5): the exercise's cells are named after
 is kept. The ``{solution-start}``/``{solution-end}`` markdown cells need no metadata: they
 hold no solution text, so ``nbgrader generate_assignment`` (default settings) leaves them
 as they are. Running the script twice changes nothing the second time.
+
+An exercise whose directive has the option ``:class: written`` also asks for a written
+answer (an explanation, a comparison, a guess). :func:`add_written_answers`, which
+``scripts/make_assignments.py`` applies to the nbgrader sources and student copies (never
+to the book's notebooks), puts after its last cell a Markdown *manually graded answer*
+cell (``solution: true, grade: true``, grade id ``<label>-written``) worth
+``WRITTEN_POINTS``, holding nbgrader's text stub ``YOUR ANSWER HERE``, with a plain Markdown
+cell before it (``WRITTEN_LEAD``) that says what it is for.
 """
 
 from __future__ import annotations
@@ -36,6 +44,13 @@ DIFFICULTY = re.compile(r"\((easy|medium|hard)\b", re.I)
 GATE = re.compile(r"\{solution-(start|end)\}")
 CHECK = re.compile(r"\bmlh\.exercises\.check_\w+\(")
 VALID_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+WRITTEN = re.compile(r"^:class:.*\bwritten\b", re.M)
+WRITTEN_POINTS = 1
+TEXT_STUB = "YOUR ANSWER HERE"  # nbgrader's ClearSolutions.text_stub
+WRITTEN_LEAD = (
+    f"**Your written answer** to the exercise above, in the next cell (graded by hand, "
+    f"{WRITTEN_POINTS} point):"
+)
 
 
 def _tags(cell: Any) -> list[str]:
@@ -63,6 +78,19 @@ def graded_metadata(grade_id: str, points: int) -> dict[str, Any]:
         "points": points,
         "schema_version": SCHEMA_VERSION,
         "solution": False,
+        "task": False,
+    }
+
+
+def written_metadata(grade_id: str, points: int = WRITTEN_POINTS) -> dict[str, Any]:
+    """nbgrader metadata of a manually graded answer cell (the student writes prose)."""
+    return {
+        "grade": True,
+        "grade_id": grade_id,
+        "locked": False,
+        "points": points,
+        "schema_version": SCHEMA_VERSION,
+        "solution": True,
         "task": False,
     }
 
@@ -128,6 +156,43 @@ def process(nb: Any, stem: str = "") -> dict[str, int]:
             totals[label] = totals.get(label, 0) + points
     nb.nbformat, nb.nbformat_minor = 4, max(5, int(nb.get("nbformat_minor", 5)))
     return totals
+
+
+def written_labels(cells: list[Any]) -> list[str]:
+    """The labels of the exercises whose directive has ``:class: written``, in order."""
+    labels = []
+    for cell in cells:
+        if cell.cell_type == "markdown" and EXERCISE.search(cell.source):
+            found = LABEL.search(cell.source)
+            if found and WRITTEN.search(cell.source):
+                labels.append(found.group(1))
+    return labels
+
+
+def add_written_answers(nb: Any) -> list[str]:
+    """After the last cell of each written exercise, a manually graded Markdown answer cell.
+
+    Run after :func:`process`. Safe to run again (a cell already there is kept); returns the
+    labels that got an answer cell now.
+    """
+    cells, added = nb.cells, []
+    ids = {c.get("id") for c in cells}
+    last: dict[str, int] = {}
+    for index, role in enumerate(_exercise_roles(cells)):
+        if role is not None:
+            last[role[1]] = index
+    for label in written_labels(cells):
+        cell_id = f"{label}-written"
+        if label not in last or cell_id in ids:
+            continue
+        lead = nbformat.v4.new_markdown_cell(WRITTEN_LEAD, id=f"{cell_id}-lead")
+        cell = nbformat.v4.new_markdown_cell(TEXT_STUB, id=cell_id)
+        cell.metadata["nbgrader"] = written_metadata(cell_id)
+        position = last[label] + 1
+        cells[position:position] = [lead, cell]
+        last = {k: v + 2 * (v >= position) for k, v in last.items()}
+        added.append(label)
+    return added
 
 
 def process_file(path: Path) -> dict[str, int]:

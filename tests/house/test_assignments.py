@@ -224,3 +224,58 @@ def test_a_bibliography_lists_the_notebooks_citations_in_a_copy():
     assert "- Lin et al. (2017). Focal Loss for Dense Object Detection." in listing
     with pytest.raises(KeyError, match="nosuchkey"):
         plain_citations.plain_citations("{cite:p}`nosuchkey`", [], bib)
+
+
+def _exercise(label, extra=""):
+    return [
+        nbformat.v4.new_markdown_cell(
+            f"```{{exercise}}\n:label: {label}\n{extra}\n**T** (medium, 5 minutes)\n\nWrite f.\n```"
+        ),
+        nbformat.v4.new_markdown_cell(f"```{{solution-start}} {label}\n:class: dropdown\n```"),
+        nbformat.v4.new_code_cell(
+            "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION",
+            metadata={"tags": ["solution"]},
+        ),
+        nbformat.v4.new_markdown_cell("```{solution-end}\n```"),
+        nbformat.v4.new_code_cell("assert mlh.exercises.check_f(f)"),
+    ]
+
+
+def test_a_written_exercise_gets_a_manually_graded_answer_cell_after_its_check():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [*_exercise("ex-w", ":class: written"), *_exercise("ex-c")]
+    nbgrader_cells.process(nb)
+    assert nbgrader_cells.add_written_answers(nb) == ["ex-w"]
+    assert nbgrader_cells.add_written_answers(nb) == []  # idempotent
+    nbformat.validate(nb)
+    lead, answer, following = nb.cells[5], nb.cells[6], nb.cells[7]
+    assert nb.cells[4].metadata.nbgrader["grade_id"] == "ex-w-check"
+    assert lead.cell_type == "markdown" and "nbgrader" not in lead.metadata
+    assert answer.cell_type == "markdown" and answer.id == "ex-w-written"
+    assert answer.source == nbgrader_cells.TEXT_STUB
+    assert dict(answer.metadata.nbgrader) == {
+        "grade": True,
+        "grade_id": "ex-w-written",
+        "locked": False,
+        "points": nbgrader_cells.WRITTEN_POINTS,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
+    assert ":label: ex-c" in following.source
+    assert not any(c.id.startswith("ex-c-written") for c in nb.cells)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_written_exercise_has_an_answer_cell_in_the_copies(path, student_dir):
+    book = nbformat.read(path, as_version=4)
+    written = nbgrader_cells.written_labels(book.cells)
+    assert not any("-written" in c.id for c in book.cells)  # the book's notebooks stay as they are
+    source = make_assignments.nbgrader_source(json.loads(path.read_text()))
+    for cells in (source["cells"], _cells(student_dir / path.name)):
+        answers = [
+            c["metadata"]["nbgrader"]["grade_id"]
+            for c in cells
+            if c["cell_type"] == "markdown" and c["metadata"].get("nbgrader", {}).get("solution")
+        ]
+        assert answers == [f"{label}-written" for label in written]

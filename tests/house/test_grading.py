@@ -243,3 +243,27 @@ def test_book_notebooks_with_metadata_generate_with_default_settings(tmp_path):
     released = json.loads((tmp_path / "release" / "raw" / f"{name}.ipynb").read_text())
     _assert_no_solution(released, json.loads(target.read_text()))
     assert make_assignments.BEGIN not in json.dumps(released)
+
+
+def test_written_answer_cells_are_released_for_manual_grading(tmp_path):
+    """Chapter 8's two written exercises: a markdown answer cell each, graded by hand."""
+    name = "08_class_imbalance"
+    (tmp_path / "source" / "ps2").mkdir(parents=True)
+    book = _cut(json.loads((ROOT / "book" / f"{name}.ipynb").read_text()))
+    source = make_assignments.nbgrader_source(book, make_assignments.chapter_number(name))
+    (tmp_path / "source" / "ps2" / f"{name}.ipynb").write_text(json.dumps(source, indent=1))
+    _run(["generate_assignment", "ps2"], tmp_path)
+    released = json.loads((tmp_path / "release" / "ps2" / f"{name}.ipynb").read_text())
+    student, _ = make_assignments.student_notebook(book, make_assignments.chapter_number(name))
+    assert [(c["cell_type"], _source(c)) for c in released["cells"]] == [
+        (c["cell_type"], _source(c)) for c in student["cells"]
+    ]
+    written = [
+        c for c in released["cells"] if _nbgrader(c).get("grade_id", "").endswith("-written")
+    ]
+    assert [_nbgrader(c)["grade_id"] for c in written] == [
+        "ex-08-weights-written",
+        "ex-08-investigate-written",
+    ]
+    assert all(c["cell_type"] == "markdown" and _nbgrader(c)["solution"] for c in written)
+    assert all(_source(c) == nbgrader_cells.TEXT_STUB for c in written)
