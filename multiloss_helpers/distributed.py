@@ -38,20 +38,6 @@ from ._validation import check_float, check_int, check_tensor, describe
 
 __all__ = ["WorkerError", "ddp_mean", "launch"]
 
-#: Chapter 11's workers, kept reachable as ``mlh.distributed.<name>`` (see ``__getattr__``).
-_CHAPTER_WORKERS = frozenset(
-    {
-        "ddp_accumulation_worker",
-        "ddp_no_sync_losses_worker",
-        "ddp_separate_backward_worker",
-        "ddp_silent_desync_worker",
-        "ddp_summed_loss_worker",
-        "ddp_weighted_loss_worker",
-        "single_process_gradients",
-        "single_process_weighted_gradients",
-    }
-)
-
 #: Seconds the other workers get to report after the first failure, before they are ended.
 _GRACE_S = 1.0
 #: Seconds a worker that has returned its result gets to exit before it is ended.
@@ -556,9 +542,11 @@ def ddp_mean(loss_sum: Tensor, denominator: Tensor | float, *, group: Any = None
 
 
 def __getattr__(name: str) -> Any:
-    r"""Chapter 11's workers, imported on first use (their module imports this one)."""
-    if name in _CHAPTER_WORKERS:
+    r"""Chapter 11's workers (``ch11_workers.__all__``), imported on first use (their module
+    imports this one), so that ``mlh.distributed.<worker>`` keeps working."""
+    if not name.startswith("_"):
         from .chapters import ch11_workers
 
-        return getattr(ch11_workers, name)
+        if name in ch11_workers.__all__:
+            return getattr(ch11_workers, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
