@@ -78,18 +78,20 @@ COPY_SOLUTIONS = (
 CHAPTER_NUMBER = re.compile(r"^(\d+)_")
 FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}(?P<title>.*)$")
 
-_spec = importlib.util.spec_from_file_location(
-    "nbgrader_cells", Path(__file__).resolve().with_name("nbgrader_cells.py")
-)
-assert _spec and _spec.loader
-nbgrader_cells = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(nbgrader_cells)
-_spec = importlib.util.spec_from_file_location(
-    "plain_citations", Path(__file__).resolve().with_name("plain_citations.py")
-)
-assert _spec and _spec.loader
-plain_citations = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plain_citations)
+
+def _sibling(name: str):
+    """The script ``name``.py next to this one, imported as a module."""
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().with_name(f"{name}.py")
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+nbgrader_cells = _sibling("nbgrader_cells")
+plain_citations = _sibling("plain_citations")
 
 
 def _source(cell: dict) -> str:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers.scripts import load_script
 from jupyter_cache import get_cache
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "executed_notebooks", ROOT / "scripts" / "executed_notebooks.py"
-)
-executed_notebooks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(executed_notebooks)
+executed_notebooks = load_script("executed_notebooks")
 
 
 def _notebook(*sources: str, tags: tuple[str, ...] = ()) -> nbformat.NotebookNode:

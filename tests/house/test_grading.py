@@ -21,7 +21,6 @@ MLH_GRADING_FULL=1 grades the whole chapters. It runs only with MLH_TEST_GRADING
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -30,6 +29,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.scripts import load_script
 
 if os.environ.get("MLH_TEST_GRADING") != "1":
     pytest.skip("nbgrader pipeline: run `make test-grading`", allow_module_level=True)
@@ -40,10 +40,7 @@ CHAPTERS = ("01_builtin_losses", "03_summing_losses")
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 make_assignments = _load("make_assignments")

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import functools
 import http.server
-import importlib.util
 import threading
 from pathlib import Path
 
 import pytest
+from helpers.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("torch_index", ROOT / "scripts" / "torch_index.py")
-assert _spec and _spec.loader
-torch_index = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(torch_index)
+torch_index = load_script("torch_index")
 
 
 @pytest.fixture

@@ -10,18 +10,14 @@ Runs without torch (the release workflow runs it with --noconftest).
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import re
 from pathlib import Path
 
 import yaml
+from helpers.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "release_notes", ROOT / "scripts" / "release_notes.py"
-)
-release_notes = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(release_notes)
+release_notes = load_script("release_notes")
 
 VERSION = release_notes.package_version()
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")

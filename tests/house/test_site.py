@@ -10,7 +10,6 @@ mathjax`, Chromium and chromedriver, and selenium (requirements-site.txt).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.scripts import load_script
 
 if os.environ.get("MLH_TEST_SITE") != "1":
     pytest.skip("site check: run with MLH_TEST_SITE=1", allow_module_level=True)
@@ -76,10 +76,7 @@ def _build(root: Path, offline_maths: bool) -> Path:
 
 
 def _check_site():
-    spec = importlib.util.spec_from_file_location("check_site", ROOT / "scripts" / "check_site.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("check_site")
 
 
 def test_the_sites_maths_renders_offline_and_code_and_tables_fit(tmp_path):

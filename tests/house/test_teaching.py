@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
 
 import pytest
+from helpers.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACHING = ROOT / "book" / "teaching.md"
@@ -16,11 +16,7 @@ HEADER = "| Chapter | Exercise | Title | Kind | Level | Points | Minutes | The c
 
 def _load(name):
     sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)  # registered: its dataclass looks its module up there
 
 
 exercise_table = _load("exercise_table")
