@@ -204,7 +204,7 @@ PDF_INSTRUCTOR := $(PDF_DIR)/multiple-losses-in-pytorch-instructor.pdf
 define pdf_edition
 	$(BIN)/python scripts/pdf_edition.py source $(1) $(NB_CACHE) $(PDF_DIR)/$(1)
 	$(BIN)/jupyter-book build $(PDF_DIR)/$(1) --builder singlehtml $(JB_STRICT)
-	$(BIN)/python scripts/pdf_edition.py print $(PDF_DIR)/$(1)/_build/singlehtml/index.html \
+	$(BIN)/python scripts/pdf_edition.py print $(PDF_DIR)/$(1)/_build/singlehtml \
 	  $(2) --title "Multiple Losses in PyTorch, $(1) edition" $(3)
 endef
 

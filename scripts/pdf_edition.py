@@ -15,7 +15,7 @@ scripts/executed_notebooks.py).
     EDITION ``instructor``: the full notebooks, each solution shown open under its exercise.
 ``jupyter-book build OUT --builder singlehtml``
     renders the tree as one HTML page (numbered chapters, figures, the References page).
-``python scripts/pdf_edition.py print HTML PDF [--title TITLE]``
+``python scripts/pdf_edition.py print OUT/_build/singlehtml PDF [--solutions] [--title T]``
     opens that page in headless Chromium with the network blocked, waits until MathJax
     (served with the page) has typeset every formula and every image has loaded, and prints
     it to PDF (A4, each chapter on a new page, code wrapped rather than cut, page numbers,
@@ -77,7 +77,7 @@ def executed(notebook: dict, cache_dir: Path) -> dict:
     from jupyter_cache import get_cache
 
     cache = get_cache(str(cache_dir))
-    node = nbformat.from_dict(copy.deepcopy(notebook))
+    node = nbformat.reads(json.dumps(notebook), as_version=4)  # sources as strings
     try:
         record = cache.match_cache_notebook(node)
     except KeyError:
@@ -196,8 +196,10 @@ PRINT_CSS = """
 button.toggle-button, .headerlink, .search-button-field, .theme-switch-button,
 .primary-toggle, .secondary-toggle, #pst-back-to-top, .bd-sidebar { display: none !important; }
 .bd-main, .bd-content, .bd-article-container, .bd-page-width, .bd-container,
-.bd-container__inner, article.bd-article { max-width: none !important; width: auto !important;
-  margin: 0 !important; padding: 0 !important; }
+.bd-container__inner, article.bd-article { max-width: 100% !important; width: 100% !important;
+  min-width: 0 !important; margin: 0 !important; padding: 0 !important; }
+table { display: block; max-width: 100%; overflow-wrap: anywhere; }
+article.bd-article code, article.bd-article a { overflow-wrap: anywhere; }
 span[id^="document-"] + section, span[id^="document-"] + div + section { break-before: page; }
 div.cell_input pre, div.highlight pre, div.cell_output pre {
   white-space: pre-wrap !important; overflow-wrap: anywhere; overflow: visible !important;
@@ -215,6 +217,19 @@ document.querySelectorAll('details').forEach(d => { d.open = true; });
 document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
 document.querySelectorAll('img[loading="lazy"]').forEach(i => { i.loading = 'eager'; });
 """
+#: Width of the printed column in CSS pixels: A4 (210 mm) less the 14 mm side margins.
+PRINT_WIDTH = round((210 - 2 * 14) / 25.4 * 96)
+# A display formula wider than the column (MathJax 3 does not break lines) is scaled down
+# to fit, rather than cut at the paper's edge; run with the page laid out at PRINT_WIDTH.
+_FIT_MATHS = r"""
+let fitted = 0;
+for (const m of document.querySelectorAll('mjx-container[display="true"]')) {
+  const box = m.parentElement.getBoundingClientRect().width;
+  const wide = m.firstElementChild ? m.firstElementChild.getBoundingClientRect().width : 0;
+  if (box > 0 && wide > box) { m.style.zoom = (box / wide).toFixed(3); fitted += 1; }
+}
+return fitted;
+"""
 _STATE = r"""
 const maths = [...document.querySelectorAll('.math, span.math, div.math')];
 const raw = maths.filter(m => !m.querySelector('mjx-container')
@@ -225,6 +240,21 @@ return {maths: maths.length, raw: raw.length,
         images: images.length, loaded: images.filter(i => i.complete).length,
         typeset: window.__mlhTypeset === true};
 """
+
+
+def single_page(folder: Path, root: str) -> Path:
+    """The single-page book in the singlehtml output ``folder``, as a file at its top.
+
+    Sphinx writes the root document ``root`` (``book/intro``) to ``folder/book/intro.html``
+    but with the links of a page at the top (``_static/...``, ``_images/...``): a copy at the
+    top of ``folder`` finds its styles, scripts and figures.
+    """
+    page = folder / f"{root}.html"
+    if not page.exists():
+        raise FileNotFoundError(f"no single-page book at {page}: build with --builder singlehtml")
+    top = folder / "book-print.html"
+    shutil.copyfile(page, top)
+    return top
 
 
 def print_pdf(html: Path, pdf: Path, *, solutions: bool, title: str, seconds: float = 300.0):
@@ -238,6 +268,16 @@ def print_pdf(html: Path, pdf: Path, *, solutions: bool, title: str, seconds: fl
         check_site._wait_for_maths(driver, seconds)
         css = PRINT_CSS + (SHOW_SOLUTIONS_CSS if solutions else "")
         driver.execute_script(_PREPARE, css)
+        # Lay the page out at the printed column's width to fit the wide formulas, then
+        # print it at the paper's width (not the emulated screen's).
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": PRINT_WIDTH, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+        )
+        fitted = driver.execute_script(_FIT_MATHS)
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
         end = time.monotonic() + seconds
         state = driver.execute_script(_STATE)
         while state["loaded"] < state["images"] and time.monotonic() < end:
@@ -269,7 +309,7 @@ def print_pdf(html: Path, pdf: Path, *, solutions: bool, title: str, seconds: fl
         driver.quit()
     pdf.parent.mkdir(parents=True, exist_ok=True)
     pdf.write_bytes(base64.b64decode(result["data"]))
-    return state
+    return {**state, "fitted": fitted}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("out", type=Path, help="the folder to write the tree to")
     source.add_argument("--mathjax", type=Path, default=ROOT / "_build/mathjax")
     printer = commands.add_parser("print", help="print the single-page HTML book to PDF")
-    printer.add_argument("html", type=Path, help="e.g. OUT/_build/singlehtml/index.html")
+    printer.add_argument("html", type=Path, help="the singlehtml output, OUT/_build/singlehtml")
     printer.add_argument("pdf", type=Path)
     printer.add_argument("--solutions", action="store_true", help="instructor edition")
     printer.add_argument("--title", default="Multiple Losses in PyTorch")
@@ -290,14 +330,17 @@ def main(argv: list[str] | None = None) -> int:
         written = write_source(args.edition, args.cache, args.out, args.mathjax)
         print(f"{args.edition} edition: {len(written)} executed notebooks written to {args.out}")
         return 0
-    if not args.html.exists():
-        parser.error(f"html: no such file {args.html} (build it with --builder singlehtml)")
+    import yaml
+
+    root = yaml.safe_load((ROOT / "_toc.yml").read_text())["root"]
+    page = single_page(args.html, root)
     started = time.monotonic()
-    state = print_pdf(args.html, args.pdf, solutions=args.solutions, title=args.title)
+    state = print_pdf(page, args.pdf, solutions=args.solutions, title=args.title)
     size = args.pdf.stat().st_size / 1e6
     print(
-        f"{args.pdf}: {size:.1f} MB, {state['maths']} formulas typeset, {state['images']} "
-        f"images, printed in {time.monotonic() - started:.0f} s"
+        f"{args.pdf}: {size:.1f} MB, {state['maths']} formulas typeset ({state['fitted']} "
+        f"scaled to fit the column), {state['images']} images, printed in "
+        f"{time.monotonic() - started:.0f} s"
     )
     return 0
 

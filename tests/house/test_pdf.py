@@ -2,10 +2,10 @@
 
 The student edition must hold every chapter's title, with its number for the numbered
 chapters, and no solution: no ``### BEGIN SOLUTION`` marker and no line of a solution
-cell's code between its markers (a line the student copy shows anyway, such as a
-signature, does not count). No formula may be left as raw LaTeX (``\\begin``). When the
-instructor edition is there too (`make pdf-instructor`), the same search must find the
-solution lines in it: the check can fail.
+cell's code between its markers (a line that the book shows anyway outside the solutions,
+such as a signature or a line another chapter uses too, does not count). No formula may be
+left as raw LaTeX (``\\begin``). When the instructor edition is there too (`make
+pdf-instructor`), the same search must find the solution lines in it: the check can fail.
 
 Runs when the PDF exists, or with MLH_TEST_PDF=1 (set by `make pdf`), which also makes a
 missing PDF or a missing ``pdftotext`` (Debian: poppler-utils) a failure.
@@ -80,17 +80,20 @@ def _title(path: Path) -> str:
     return re.sub(r"[`*_]", "", found.group(1)).strip()
 
 
+def _page(name: str) -> Path:
+    """The notebook or Markdown page of a _toc.yml entry."""
+    path = ROOT / name
+    return next(p for p in (path.with_suffix(".ipynb"), path.with_suffix(".md")) if p.exists())
+
+
 def _toc_pages() -> list[tuple[Path, int | None]]:
     """Each page of _toc.yml with its chapter number (None where its part is unnumbered)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages: list[tuple[Path, int | None]] = [(ROOT / toc["root"], None)]
+    pages: list[tuple[Path, int | None]] = [(_page(toc["root"]), None)]
     number = 0
     for part in toc["parts"]:
         for chapter in part["chapters"]:
-            name = ROOT / chapter["file"]
-            path = next(
-                p for p in (name.with_suffix(".ipynb"), name.with_suffix(".md")) if p.exists()
-            )
+            path = _page(chapter["file"])
             if part.get("numbered"):
                 number += 1
                 pages.append((path, number))
@@ -99,15 +102,28 @@ def _toc_pages() -> list[tuple[Path, int | None]]:
     return pages
 
 
-def _solution_lines() -> list[str]:
-    """The lines between the solution markers of every chapter that the student copy of
-    that chapter does not show anyway, whitespace removed, at least MIN_CHARS long."""
+def _shown_anyway() -> str:
+    """What a reader sees without any solution, whitespace removed: every chapter's student
+    copy, the Markdown pages and the package's source (the API page shows its docstrings,
+    a traceback its lines)."""
     make_assignments = load_script("make_assignments")
+    texts = []
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        student, _ = make_assignments.student_notebook(json.loads(path.read_text()))
+        texts.extend(_source(c) for c in student["cells"])
+    texts.extend(p.read_text() for p in sorted((ROOT / "book").glob("*.md")))
+    texts.extend(p.read_text() for p in sorted((ROOT / "multiloss_helpers").rglob("*.py")))
+    return _squeezed("\n".join(texts))
+
+
+def _solution_lines() -> list[str]:
+    """The lines between the solution markers of every chapter that no page shows anyway
+    (:func:`_shown_anyway`), whitespace removed, at least MIN_CHARS long."""
+    make_assignments = load_script("make_assignments")
+    shown = _shown_anyway()
     lines = []
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         notebook = json.loads(path.read_text())
-        student, _ = make_assignments.student_notebook(notebook)
-        shown = _squeezed("\n".join(_source(c) for c in student["cells"]))
         for cell in notebook["cells"]:
             if "solution" not in cell.get("metadata", {}).get("tags", []):
                 continue
