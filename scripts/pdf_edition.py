@@ -6,13 +6,14 @@ that ``make book`` and ``make test`` fill (``_build/.jupyter_cache``, see
 scripts/executed_notebooks.py).
 
 ``python scripts/pdf_edition.py source EDITION CACHE OUT``
-    writes a Jupyter Book source tree to OUT: this book's configuration (execution off, the
-    edition in the title), table of contents, bibliography and pages, and every notebook with
-    the outputs the cache CACHE holds for it. EDITION ``student``: each solution is cut as in
-    the student copies (scripts/make_assignments.py: the lines from ``### BEGIN SOLUTION``
-    to ``### END SOLUTION`` become the stub), the outputs of the solution cells and of the
-    check cells are cleared, and the blocks that would hold the solutions are dropped.
-    EDITION ``instructor``: the full notebooks, each solution shown open under its exercise.
+    writes a Jupyter Book source tree to OUT: this book's configuration (no notebook
+    executed, the edition in the title), table of contents, bibliography and pages, and
+    every notebook with the outputs the cache CACHE holds for it. EDITION ``student``:
+    each solution is cut as in the student copies (scripts/make_assignments.py: the lines
+    from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` become the stub), the outputs of
+    the solution cells and of the check cells are cleared, and the blocks that would hold
+    the solutions are dropped. EDITION ``instructor``: the full notebooks, each solution
+    shown open under its exercise.
 ``jupyter-book build OUT --builder singlehtml``
     renders the tree as one HTML page (numbered chapters, figures, the References page).
 ``python scripts/pdf_edition.py print OUT/_build/singlehtml PDF [--solutions] [--title T]``
@@ -134,13 +135,16 @@ def instructor_edition(notebook: dict) -> dict:
     return {**notebook, "cells": cells}
 
 
-def _config(edition: str, mathjax: Path) -> str:
-    """This book's ``_config.yml`` for the PDF build of ``edition``."""
+def _config(edition: str, mathjax: Path, cache_dir: Path) -> str:
+    """This book's ``_config.yml`` for the PDF build of ``edition``: no notebook is
+    executed (they come with their outputs); the Markdown pages with code (the intro's
+    versions) are rendered from the book's cache, as `make book` executed them."""
     import yaml
 
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["title"] = f"{config['title']} ({edition} edition)"
-    config["execute"]["execute_notebooks"] = "off"
+    config["execute"]["cache"] = str(cache_dir.resolve())
+    config["execute"]["exclude_patterns"] = ["*.ipynb", "**/*.ipynb"]
     sphinx = config["sphinx"]["config"]
     sphinx["html_static_path"] = ["book/_static", str(mathjax.resolve())]
     return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
@@ -163,7 +167,7 @@ def write_source(edition: str, cache_dir: Path, out: Path, mathjax: Path) -> lis
             shutil.copytree(source, out / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copyfile(source, out / name)
-    (out / "_config.yml").write_text(_config(edition, mathjax))
+    (out / "_config.yml").write_text(_config(edition, mathjax, cache_dir))
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"]] + [
         chapter["file"] for part in toc.get("parts", []) for chapter in part["chapters"]
@@ -257,10 +261,13 @@ def single_page(folder: Path, root: str) -> Path:
     return top
 
 
-def print_pdf(html: Path, pdf: Path, *, solutions: bool, title: str, seconds: float = 300.0):
+def print_pdf(html: Path, pdf: Path, *, solutions: bool, title: str, seconds: float = 600.0):
     """Print the single-page book ``html`` to ``pdf``; return what was found on the page."""
     check_site = _sibling("check_site")
     driver = check_site._browser(1000, 1400)
+    # Printing a book of several hundred pages takes minutes on a busy machine: longer
+    # than Selenium's default of 120 s for one command.
+    driver.command_executor.client_config.timeout = seconds
     try:
         driver.execute_cdp_cmd("Network.enable", {})
         driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": check_site.OFFLINE})
