@@ -207,7 +207,7 @@ article.bd-article code, article.bd-article a { overflow-wrap: anywhere; }
 span[id^="document-"] + section, span[id^="document-"] + div + section { break-before: page; }
 div.cell_input pre, div.highlight pre, div.cell_output pre {
   white-space: pre-wrap !important; overflow-wrap: anywhere; overflow: visible !important;
-  max-height: none !important; }
+  max-height: none !important; font-size: 11.5px !important; line-height: 1.35; }
 img { max-width: 100% !important; break-inside: avoid; }
 div.cell_output, figure { break-inside: avoid; }
 h1, h2, h3 { break-after: avoid; }
