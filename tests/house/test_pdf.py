@@ -7,8 +7,9 @@ such as a signature or a line another chapter uses too, does not count). No form
 left as raw LaTeX (``\\begin``). When the instructor edition is there too (`make
 pdf-instructor`), the same search must find the solution lines in it: the check can fail.
 
-Runs when the PDF exists, or with MLH_TEST_PDF=1 (set by `make pdf`), which also makes a
-missing PDF or a missing ``pdftotext`` (Debian: poppler-utils) a failure.
+The tests of the PDF run when it exists, or with MLH_TEST_PDF=1 (set by `make pdf`), which
+also makes a missing PDF or a missing ``pdftotext`` (Debian: poppler-utils) a failure. The
+first tests check scripts/pdf_edition.py's editions of a notebook and always run.
 """
 
 from __future__ import annotations
@@ -32,13 +33,6 @@ REQUIRED = os.environ.get("MLH_TEST_PDF") == "1"
 #: Shorter solution lines ("else:", "return x") could occur in any code or prose.
 MIN_CHARS = 12
 
-if not REQUIRED and not PDF.exists():
-    pytest.skip("no PDF edition: run `make pdf`", allow_module_level=True)
-if shutil.which("pdftotext") is None:
-    if REQUIRED:
-        pytest.fail("pdftotext is missing (Debian: apt-get install poppler-utils)", pytrace=False)
-    pytest.skip("pdftotext is missing (Debian: poppler-utils)", allow_module_level=True)
-
 
 def _normal(text: str) -> str:
     """``text`` as compared: ligatures and typographic quotes undone, spaces collapsed."""
@@ -55,8 +49,15 @@ def _squeezed(text: str) -> str:
 
 
 def _pdf_text(path: Path) -> str:
+    """The text of the PDF ``path``; skips (fails with MLH_TEST_PDF=1) when it cannot."""
     if not path.exists():
-        pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make pdf`", pytrace=False)
+        if REQUIRED:
+            pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make pdf`", pytrace=False)
+        pytest.skip("no PDF edition: run `make pdf`")
+    if shutil.which("pdftotext") is None:
+        if REQUIRED:
+            pytest.fail("pdftotext is missing (Debian: apt-get install poppler-utils)")
+        pytest.skip("pdftotext is missing (Debian: poppler-utils)")
     result = subprocess.run(
         ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
     )
@@ -137,6 +138,39 @@ def _solution_lines() -> list[str]:
                 if inside and len(squeezed) >= MIN_CHARS and squeezed not in shown:
                     lines.append(squeezed)
     return lines
+
+
+def _notebook(name: str) -> dict:
+    return json.loads((ROOT / "book" / name).read_text())
+
+
+def test_the_student_edition_of_a_chapter_has_no_solution():
+    pdf_edition = load_script("pdf_edition")
+    notebook = _notebook("09_focal_loss.ipynb")
+    edition = pdf_edition.student_edition(notebook)
+    text = "\n".join(_source(c) for c in edition["cells"])
+    assert "BEGIN SOLUTION" not in text and "{solution-start}" not in text
+    book = "\n".join(_source(c) for c in notebook["cells"])
+    solution = 'ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")'
+    assert solution in book, "the book's solution line looked for"
+    assert solution not in text
+    assert text.count("raise NotImplementedError()") == sum(
+        "solution" in c.get("metadata", {}).get("tags", []) for c in notebook["cells"]
+    )
+    assert "The solutions are hidden" not in text and "leaves the solutions out" in text
+    exercises = [_source(c) for c in notebook["cells"] if "{exercise}" in _source(c)]
+    assert exercises and all(e in text for e in exercises), "every exercise is kept"
+
+
+def test_the_instructor_edition_shows_each_solution_open():
+    pdf_edition = load_script("pdf_edition")
+    notebook = _notebook("09_focal_loss.ipynb")
+    edition = pdf_edition.instructor_edition(notebook)
+    starts = [_source(c) for c in edition["cells"] if "{solution-start}" in _source(c)]
+    assert starts and not any(":class: dropdown" in s for s in starts)
+    assert [c for c in edition["cells"] if c["cell_type"] == "code"] == [
+        c for c in notebook["cells"] if c["cell_type"] == "code"
+    ]
 
 
 @pytest.fixture(scope="module")
