@@ -8,8 +8,8 @@ opens a connection (``socket.socket.connect`` and ``connect_ex``, ``socket.creat
 ``socket.getaddrinfo``) with a function that records the attempt and raises. It fails when a
 cell fails (other than one tagged ``raises-exception``) or when any connection was
 attempted, and it checks that the guard itself catches a connection (so that it cannot
-pass by guarding nothing). It takes about as long as the chapter (under 20 s on two idle
-cores); it is skipped where Lightning or transformers is not installed.
+pass by guarding nothing). It takes about as long as executing the chapter (most of it
+importing the two frameworks); it is skipped where Lightning or transformers is missing.
 """
 
 from __future__ import annotations
