@@ -2,6 +2,7 @@ r"""Checks for the exercises of chapter 17, *Dense prediction: Dice plus cross-e
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -189,7 +190,7 @@ def check_dice_floor(floors: Any, data: Any) -> CheckResult:
             got[smooth] = expect_number(value, want[smooth], hint, rel_tol=1e-3)
         ordered = [got[s] for s in _SMOOTHS]
         expect(
-            all(a > b for a, b in zip(ordered, ordered[1:])),
+            all(a > b for a, b in itertools.pairwise(ordered)),
             "your floors should fall as smooth grows",
         )
 
