@@ -114,21 +114,18 @@ class SegmentationNets(nn.Module):
                 f"{self.n_per_group} nets"
             )
         w, c, size = self.width, self.n_classes, self.kernel_size
-        layers = nn.Sequential(
-            nn.Conv2d(1, w, size, padding=size // 2),
-            nn.ReLU(),
-            nn.Conv2d(w, w, 1),
-            nn.ReLU(),
-            nn.Conv2d(w, c, 1),
-        )
+        first = nn.Conv2d(1, w, size, padding=size // 2)
+        second, last = nn.Conv2d(w, w, 1), nn.Conv2d(w, c, 1)
         rows = slice(k * w, (k + 1) * w)
-        with torch.no_grad():
-            layers[0].weight.copy_(self.weight1[g, 0, rows].view(w, 1, size, size))
-            layers[0].bias.copy_(self.bias1[g, 0, rows, 0])
-            layers[2].weight.copy_(self.weight2[g, 0, k].view(w, w, 1, 1))
-            layers[2].bias.copy_(self.bias2[g, 0, k, :, 0])
-            layers[4].weight.copy_(self.weight3[g, 0, k].view(c, w, 1, 1))
-            layers[4].bias.copy_(self.bias3[g, 0, k, :, 0])
+        values = (
+            (first, self.weight1[g, 0, rows].view(w, 1, size, size), self.bias1[g, 0, rows, 0]),
+            (second, self.weight2[g, 0, k].view(w, w, 1, 1), self.bias2[g, 0, k, :, 0]),
+            (last, self.weight3[g, 0, k].view(c, w, 1, 1), self.bias3[g, 0, k, :, 0]),
+        )
+        for conv, weight, bias in values:
+            conv.weight = nn.Parameter(weight.detach().clone())
+            conv.bias = nn.Parameter(bias.detach().clone())
+        layers = nn.Sequential(first, nn.ReLU(), second, nn.ReLU(), last)
         return layers
 
     def extra_repr(self) -> str:
