@@ -142,10 +142,10 @@ def check_hurdle_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> CheckRe
     def trials() -> None:
         for logit, amount, y, where in _hurdle_cases():
             ref = [logit.clone().requires_grad_(True), amount.clone().requires_grad_(True)]
-            want = _hurdle_reference(*ref, y)
+            want = _hurdle_reference(ref[0], ref[1], y)
             want_grads = torch.autograd.grad(want, ref)
             mine = [logit.clone().requires_grad_(True), amount.clone().requires_grad_(True)]
-            got = fn(*mine, y.clone())
+            got = fn(mine[0], mine[1], y.clone())
             expect(isinstance(got, Tensor), f"{where}: expected a tensor, got {describe(got)}")
             positive = y > 0
             bce = F.binary_cross_entropy_with_logits(logit, positive.float())
@@ -203,7 +203,8 @@ def check_task_shares(
         expect(
             isinstance(shares, dict) and {1, 2, 5, 100} <= set(shares),
             "report a dict {T: {task: share}} for at least T = 1, 2, 5 and 100, got "
-            f"{describe(shares)}" + (f" with keys {sorted(shares)}" if isinstance(shares, dict) else ""),
+            f"{describe(shares)}"
+            + (f" with keys {sorted(shares)}" if isinstance(shares, dict) else ""),
         )
         found = cast("dict[Any, Any]", shares)
         smallest = min(sizes, key=lambda name: sizes[name])
@@ -224,7 +225,7 @@ def check_task_shares(
                               temperature=float(t))  # fmt: skip
             probable = all(abs(got[n] - p) < 1e-9 for n, p in mixer.probabilities.items())
             expect(
-                not probable or want == mixer.probabilities,
+                not probable,
                 f"for T={t} your shares are the mixer's probabilities, not what it yielded: "
                 "count the tasks over the steps",
             )

@@ -86,21 +86,23 @@ CASES = [
     right("check_hurdle_loss", _hurdle),
     right(
         "check_hurdle_loss",
-        lambda z, a, y: F.binary_cross_entropy_with_logits(z, (y > 0).float())
-        + mlh.masked_mean((a - torch.where(y > 0, y, 0.0)) ** 2, y > 0),
+        lambda z, a, y: (
+            F.binary_cross_entropy_with_logits(z, (y > 0).float())
+            + mlh.masked_mean((a - torch.where(y > 0, y, 0.0)) ** 2, y > 0)
+        ),
         label="with-masked-mean",
     ),
     wrong(
         "check_hurdle_loss",
-        lambda z, a, y: F.binary_cross_entropy_with_logits(z, (y > 0).float())
-        + F.mse_loss(a, y),
+        lambda z, a, y: F.binary_cross_entropy_with_logits(z, (y > 0).float()) + F.mse_loss(a, y),
         "only see the samples where y > 0",
         label="amount-on-zeros",
     ),
     wrong(
         "check_hurdle_loss",
-        lambda z, a, y: F.binary_cross_entropy_with_logits(z, (y > 0).float())
-        + ((a - y) ** 2 * (y > 0)).mean(),
+        lambda z, a, y: (
+            F.binary_cross_entropy_with_logits(z, (y > 0).float()) + ((a - y) ** 2 * (y > 0)).mean()
+        ),
         "divides by every sample",
         label="wrong-denominator",
     ),
@@ -112,15 +114,18 @@ CASES = [
     ),
     wrong(
         "check_hurdle_loss",
-        lambda z, a, y: F.binary_cross_entropy_with_logits(z, (y > 0).float())
-        + ((a - y)[y > 0] ** 2).mean(),
+        lambda z, a, y: (
+            F.binary_cross_entropy_with_logits(z, (y > 0).float()) + ((a - y)[y > 0] ** 2).mean()
+        ),
         "not finite",
         label="empty-nan",
     ),
     wrong(
         "check_hurdle_loss",
-        lambda z, a, y: F.binary_cross_entropy(torch.sigmoid(z), (y > 0).float())
-        + mlh.masked_mean((a - torch.where(y > 0, y, 0.0)) ** 2, y > 0),
+        lambda z, a, y: (
+            F.binary_cross_entropy(torch.sigmoid(z), (y > 0).float())
+            + mlh.masked_mean((a - torch.where(y > 0, y, 0.0)) ** 2, y > 0)
+        ),
         "with confident logits",
         label="bce-on-probabilities",
     ),
@@ -140,8 +145,7 @@ CASES = [
         "check_task_shares",
         _report(
             lambda: {
-                t: {n: c * 2000 for n, c in _shares(SIZES, float(t), 2000, 3).items()}
-                for t in TS
+                t: {n: c * 2000 for n, c in _shares(SIZES, float(t), 2000, 3).items()} for t in TS
             }
         ),
         "sum to 1",
