@@ -103,7 +103,9 @@ def typed_thresholds(source: str) -> list[str]:
                     continue
                 if THRESHOLD_NAME.match(target.id) and _is_number(statement.value):
                     found.append(f"`{ast.unparse(statement)}` (a typed threshold)")
-                elif target.id.isupper() and _is_quantile(statement.value):
+                elif target.id.isupper() and any(
+                    _is_quantile(leaf) for leaf in ast.walk(statement.value)
+                ):  # a constant, or a table of them: T95 = {4: 2.776, 15: 2.131}
                     found.append(f"`{ast.unparse(statement)}` (a typed Student quantile)")
         if not isinstance(statement, ast.stmt):
             continue
@@ -147,6 +149,7 @@ def _cells(path: Path) -> list[tuple[int, str, str]]:
         'verdict = "clear" if abs(t) > 2.78 else "no clear difference"  # t = mean / se',
         'stats.loc[stats["mean"] > 2.26 * stats["se"], "verdict"] = "higher"',
         "ok = gain.mean() > 1.96 * gain.std() / len(gain) ** 0.5",
+        "T95 = {4: 2.776, 15: 2.131}  # Student's t by degrees of freedom",
     ],
 )
 def test_the_check_catches_a_typed_threshold(source):
