@@ -110,7 +110,9 @@ def _recall_cases() -> list[tuple[str, Tensor, Tensor]]:
         logits = 2 * torch.randn(n, generator=g) + target
         cases.append((f"{n} samples with {positives} positives", logits, target))
     all_found = torch.tensor([3.0, -1.0, 2.0, -2.0, 0.5])
-    cases.append(("a batch where every positive is found", all_found, torch.tensor([1, 0, 1, 0, 1])))
+    cases.append(
+        ("a batch where every positive is found", all_found, torch.tensor([1, 0, 1, 0, 1]))
+    )
     return cases
 
 
