@@ -70,7 +70,8 @@ class Constraints(nn.Module):
 
     Args:
         bounds: the levels :math:`b_i`, one per constraint (a sequence of floats or a
-            1-D tensor).
+            1-D tensor). The bounds and the multipliers are kept in float32, or in
+            float64 when ``bounds`` is a float64 tensor.
         lr: the ascent step :math:`\eta > 0` of the multipliers. Default: ``0.01``.
         damping: :math:`c \ge 0`. Default: ``0.0``.
         init: the starting multipliers, :math:`\ge 0` (one float for all).
@@ -107,7 +108,9 @@ class Constraints(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(bounds, Tensor):
-            values = bounds.detach().to(torch.float32)
+            # float64 bounds stay float64 (a float32 copy of 0.3 is 1.2e-8 off)
+            dtype = torch.float64 if bounds.dtype == torch.float64 else torch.float32
+            values = bounds.detach().to(dtype)
         elif isinstance(bounds, Sequence) and not isinstance(bounds, str):
             values = torch.tensor(
                 [check_float(b, f"bounds[{i}]") for i, b in enumerate(bounds)], dtype=torch.float32

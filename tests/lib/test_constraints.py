@@ -121,6 +121,31 @@ def test_bad_options_are_refused_by_name(args, kwargs, error, match):
         mlh.Constraints(*args, **kwargs)
 
 
+def test_float64_bounds_keep_their_precision():
+    # 0.3 in float32 is 1.2e-8 above 0.3: a float64 problem would stop short of its level
+    constraints = mlh.Constraints(torch.tensor([0.3], dtype=torch.float64), init=1.0)
+    assert constraints.bounds.dtype == constraints.multipliers.dtype == torch.float64
+    losses = torch.tensor([2.0, 0.3], dtype=torch.float64, requires_grad=True)
+    constraints.backward(losses)  # exactly at the level: the multiplier does not move
+    assert constraints.multipliers.item() == 1.0
+    assert mlh.Constraints([0.3]).bounds.dtype == torch.float32  # floats: float32
+
+
+def test_separable_problems_share_one_object():
+    # one constraint per copy of a separable problem: each multiplier is its own copy's
+    both = mlh.Constraints([2.0, 1.0], lr=0.5)
+    theta = torch.zeros(2, 2, requires_grad=True)
+    optimizer = torch.optim.SGD([theta], lr=0.05)
+    for _ in range(1000):
+        optimizer.zero_grad()
+        objective = ((theta - 2.0) ** 2).sum()
+        both.backward(torch.cat([objective[None], theta.sum(1)]))
+        optimizer.step()
+    # copy k: the projection of (2, 2) onto t1 + t2 = b_k, lambda_k = 4 - b_k
+    torch.testing.assert_close(theta.detach(), torch.tensor([[1.0, 1.0], [0.5, 0.5]]))
+    torch.testing.assert_close(both.multipliers, torch.tensor([2.0, 3.0]))
+
+
 def test_bad_losses_are_refused_by_name():
     constraints = mlh.Constraints([1.0])
     with pytest.raises(ValueError, match=r"`losses` must have shape \(2,\)"):
