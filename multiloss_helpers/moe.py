@@ -194,7 +194,8 @@ def load_balancing_loss(
     logits = torch.cat(layers).to(inner)
     probs = torch.softmax(logits, dim=-1)
     chosen = logits.detach().topk(top_k, dim=-1).indices
-    routed = torch.zeros_like(probs, requires_grad=False).scatter_(-1, chosen, 1.0)
+    ones = torch.ones(chosen.shape, dtype=probs.dtype, device=probs.device)
+    routed = torch.zeros_like(probs).scatter(-1, chosen, ones)  # out of place: vmap-able
     if attention_mask is None:
         fraction = routed.mean(dim=0)
         mean_prob = probs.mean(dim=0)
@@ -260,7 +261,11 @@ class TopKMoE(nn.Module):
         g_e = \frac{p_e}{\sum_{j \in \operatorname{top}_k(z)} p_j}
 
     (with ``normalize=False``, :math:`g_e = p_e`, as the Switch Transformer does with
-    ``top_k=1``). Each expert :math:`f_e` is a linear map ``d_in -> d_out`` or, with
+    ``top_k=1``). The normalised gates are computed as the softmax of the chosen logits,
+    equal to :math:`g_e` above, so that an expert outside a token's top-k receives
+    exactly zero gradient from it (the renormalised ratio does not depend on its logit;
+    through the full softmax, autograd would return a rounding residue instead). Each
+    expert :math:`f_e` is a linear map ``d_in -> d_out`` or, with
     ``hidden``, a ReLU network with one hidden layer. The router's gradient from the task
     comes through the gates :math:`g_e` only: with ``top_k=1`` and ``normalize=True`` the
     gate is always 1 and the router learns nothing from the task, so that combination is
@@ -356,11 +361,12 @@ class TopKMoE(nn.Module):
 
     def gates(self, router_logits: Tensor) -> Tensor:
         r"""The gate of every expert for every token, ``(*, E)``: zero outside the top-k."""
-        probs = torch.softmax(router_logits, dim=-1)
-        chosen, index = probs.topk(self.top_k, dim=-1)
-        if self.normalize:
-            chosen = chosen / chosen.sum(dim=-1, keepdim=True)
-        return torch.zeros_like(probs).scatter(-1, index, chosen)
+        if self.normalize:  # the softmax over the chosen logits: no path to the others
+            chosen, index = router_logits.topk(self.top_k, dim=-1)
+            gates = torch.softmax(chosen, dim=-1)
+        else:
+            gates, index = torch.softmax(router_logits, dim=-1).topk(self.top_k, dim=-1)
+        return torch.zeros_like(router_logits).scatter(-1, index, gates)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         r"""``(output, router_logits)`` for tokens ``x`` of shape ``(*, d_in)``."""
