@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validation import (
+    autocast_enabled,
     check_bool,
     check_int,
     check_real_floating,
@@ -32,7 +33,6 @@ from ._validation import (
     check_seed,
     describe,
 )
-from .models import _autocast_enabled
 
 __all__ = ["TopKMoE", "load_balancing_loss", "router_z_loss"]
 
@@ -353,7 +353,7 @@ class TopKMoE(nn.Module):
             raise ValueError(f"`x` must have shape (*, {self.d_in}), got {tuple(x.shape)}")
         check_real_floating(x, "`x`")
         dtype = self.router.weight.dtype
-        if x.dtype != dtype and not _autocast_enabled(x.device.type):
+        if x.dtype != dtype and not autocast_enabled(x.device.type):
             raise TypeError(
                 f"`x` must have the model's dtype {dtype}, got {x.dtype}; convert one of "
                 f"them (e.g. `x.to({dtype})` or `model.to({x.dtype})`)"
