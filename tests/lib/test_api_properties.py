@@ -388,6 +388,7 @@ DTYPE_EXCLUDED = {
     "precision_recall_curve": "a metric of scores: sorts and counts, no loss arithmetic",
     # drivers and figures, whose arithmetic is the model's or matplotlib's
     "MultiHeadNet": "a model; its dtype is its parameters'",
+    "TopKMoE": "a model; its dtype is its parameters' (tests/lib/test_moe.py)",
     "fit": "the training loop; its arithmetic is the loss function's",
     "evaluate": "means of the loss function's values, in float32",
     "predict": "concatenates the model's outputs",
@@ -933,6 +934,9 @@ NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
     "MultiHeadNet": lambda num: mlh.MultiHeadNet(
         num(4), {"a": num(2)}, hidden=(num(8),), dropout=num(0.25), seed=num(0)
     ).state_dict(),
+    "TopKMoE": lambda num: mlh.TopKMoE(
+        num(2), num(1), num(4), top_k=num(2), hidden=num(3), seed=num(0)
+    ).state_dict(),
     "MultiTaskLoss": lambda num: (
         mlh.MultiTaskLoss({"a": F.mse_loss}, weights={"a": num(0.5)})(
             {"a": torch.ones(2)}, {"a": torch.zeros(2)}
@@ -1090,6 +1094,7 @@ SEED_CASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
         "seed",
         lambda s: mlh.MultiHeadNet(3, {"a": 2}, hidden=(4,), seed=s).state_dict(),
     ),
+    "TopKMoE": ("seed", lambda s: mlh.TopKMoE(2, 1, 4, seed=s).state_dict()),
     "PCGrad": ("seed", lambda s: mlh.PCGrad(3, shared=_shared(), seed=s).generator.get_state()),
     # six tasks in three dimensions: many conflicts, so the order (the seed) matters
     "pcgrad": ("generator", lambda s: mlh.pcgrad(_randn(6, 3), generator=s)),
