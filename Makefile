@@ -25,7 +25,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help setup mathjax book test test-package test-notebooks test-grading lab lab-authors bench \
 	assignments clean \
-	lint dist seeds check-site bench-busy
+	lint dist seeds check-site bench-busy pdf pdf-instructor
 
 help:
 	@echo "make book   build the executed HTML book into _build/html"
@@ -38,6 +38,8 @@ help:
 	@echo "make dist   build the wheel and sdist into dist/ and run twine check"
 	@echo "make seeds  run every notebook for MLH_SEED=0..19 (SEEDS=...) and list the failures"
 	@echo "make check-site  check every chapter at 420 and 1280 px, offline, in headless Chromium"
+	@echo "make pdf    the book as one PDF, student edition (no solutions): _build/pdf/"
+	@echo "make pdf-instructor  the same with the solutions (instructor edition)"
 	@echo "make mathjax  copy MathJax into _build/mathjax: the site serves it itself"
 	@echo "make assignments  write student notebooks (solutions stubbed) to _build/assignments"
 	@echo "make test-grading run nbgrader end to end (generate, autograde) on two chapters"
@@ -190,6 +192,30 @@ check-site: $(SITE_STAMP) $(MATHJAX)
 	$(BIN)/python scripts/check_site.py _build/html --screenshots _build/site-check
 	@# The same checks on a small book: the site's MathJax passes offline, a CDN one fails.
 	MLH_TEST_SITE=1 $(BIN)/python -m pytest -q tests/house/test_site.py
+
+# The PDF edition (scripts/pdf_edition.py): the executed notebooks from $(NB_CACHE)
+# (test-notebooks executes only what it lacks: nothing after a `make book`), rendered as
+# one HTML page (--builder singlehtml) and printed by headless Chromium, offline, once
+# MathJax has typeset every formula. Needs Chromium and chromedriver, as check-site does.
+# `make pdf` also copies the student edition into _build/html/pdf/ when the site is built.
+PDF_DIR        := _build/pdf
+PDF_STUDENT    := $(PDF_DIR)/multiple-losses-in-pytorch.pdf
+PDF_INSTRUCTOR := $(PDF_DIR)/multiple-losses-in-pytorch-instructor.pdf
+define pdf_edition
+	$(BIN)/python scripts/pdf_edition.py source $(1) $(NB_CACHE) $(PDF_DIR)/$(1)
+	$(BIN)/jupyter-book build $(PDF_DIR)/$(1) --builder singlehtml $(JB_STRICT)
+	$(BIN)/python scripts/pdf_edition.py print $(PDF_DIR)/$(1)/_build/singlehtml \
+	  $(2) --title "Multiple Losses in PyTorch, $(1) edition" $(3)
+endef
+
+pdf: $(SITE_STAMP) $(MATHJAX) test-notebooks
+	$(call pdf_edition,student,$(PDF_STUDENT),)
+	@if [ -f _build/html/index.html ]; then \
+	  mkdir -p _build/html/pdf && cp $(PDF_STUDENT) _build/html/pdf/; fi
+	MLH_TEST_PDF=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/house/test_pdf.py
+
+pdf-instructor: $(SITE_STAMP) $(MATHJAX) test-notebooks
+	$(call pdf_edition,instructor,$(PDF_INSTRUCTOR),--solutions)
 
 assignments: $(STAMP)
 	$(BIN)/python scripts/make_assignments.py book _build/assignments

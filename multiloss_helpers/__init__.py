@@ -44,6 +44,7 @@ from .regularisers import *
 from .reversal import *
 from .schedules import *
 from .seeding import *
+from .stats import *
 from .train import *
 from .weighting import *
 

@@ -30,6 +30,7 @@ __all__ = [
     "make_domain_data",
     "make_imbalanced_data",
     "make_multitask_data",
+    "make_segmentation_data",
     "train_val_split",
 ]
 
@@ -238,6 +239,87 @@ def make_domain_data(
     x[:, :n_signal] += signal_shift / n_signal**0.5 * domain[:, None].float()
     order = torch.randperm(n, generator=gen)
     return {"x": x[order], "y": y[order], "domain": domain[order]}
+
+
+def make_segmentation_data(
+    n_images: int = 256,
+    *,
+    size: int = 32,
+    noise: float = 0.6,
+    presence: Sequence[float] = (0.8, 0.7, 0.3),
+    seed: int | torch.Generator = 0,
+) -> dict[str, Tensor]:
+    r"""Grey images of shapes on a noisy background, with a class index per pixel.
+
+    Four classes: 0 is the background; 1 a large bright disc (radius 0.12-0.25 of
+    ``size``); 2 a dark square (side 0.15-0.3 of ``size``); 3 a small bright spot
+    (radius 0.035-0.06 of ``size``, a few pixels), drawn last so that it lies on top.
+    Class ``c`` appears in an image with probability ``presence[c - 1]``, independently,
+    so some images have an *empty* mask for a class, and class 3 is both rare and small:
+    a few tenths of a percent of the pixels. The intensity is +1 on the disc, -1 on the
+    square, +2 on the spot and 0 on the background, plus Gaussian noise of standard
+    deviation ``noise`` on every pixel, so that no single pixel is certain.
+
+    Args:
+        n_images: number of images ``N``. Default: ``256``.
+        size: height and width ``H = W`` in pixels (at least 16). Default: ``32``.
+        noise: standard deviation of the pixel noise. Default: ``0.6``.
+        presence: for classes 1, 2 and 3, the probability that an image contains the
+            shape, each in ``[0, 1]``. Default: ``(0.8, 0.7, 0.3)``.
+        seed: an ``int`` seed or a ``torch.Generator``. Default: ``0``.
+
+    Returns:
+        ``{"x": (N, 1, H, W) float32, "y": (N, H, W) int64}``, ``y`` in ``{0, 1, 2, 3}``.
+
+    Example:
+        >>> data = make_segmentation_data(64, size=32, seed=0)
+        >>> tuple(data["x"].shape), tuple(data["y"].shape), data["y"].dtype
+        ((64, 1, 32, 32), (64, 32, 32), torch.int64)
+        >>> share = torch.bincount(data["y"].flatten(), minlength=4) / data["y"].numel()
+        >>> bool(share[3] < 0.01 < share[2] < share[0])
+        True
+    """
+    n_images = check_int(n_images, "n_images", minimum=1)
+    size = check_int(size, "size", minimum=16)
+    noise = check_float(noise, "noise", minimum=0.0)
+    if isinstance(presence, (str, bytes)) or not isinstance(presence, Sequence):
+        raise TypeError(
+            f"`presence` must be a sequence of three probabilities, got {describe(presence)}"
+        )
+    if len(presence) != 3:
+        raise ValueError(
+            f"`presence` must give one probability for each of classes 1, 2 and 3, "
+            f"got {len(presence)} values"
+        )
+    probs = [
+        check_float(p, f"presence[{i}]", minimum=0.0, maximum=1.0) for i, p in enumerate(presence)
+    ]
+    gen = check_generator(seed)
+
+    def uniform(low: float, high: float) -> Tensor:  # one value per image, broadcastable
+        return (low + (high - low) * torch.rand(n_images, 1, 1, generator=gen)) * size
+
+    coords = torch.arange(size, dtype=torch.float32) + 0.5
+    rows, cols = coords[:, None], coords[None, :]
+    present = torch.rand(n_images, 3, generator=gen) < torch.tensor(probs)
+    y = torch.zeros(n_images, size, size, dtype=torch.long)
+    r1, r2, r3 = uniform(0.12, 0.25), uniform(0.075, 0.15), uniform(0.035, 0.06)
+    for label, half, (radius, is_disc) in (
+        (1, r1, (r1, True)),
+        (2, r2, (r2, False)),
+        (3, r3, (r3, True)),
+    ):
+        centre_r = half + torch.rand(n_images, 1, 1, generator=gen) * (size - 2 * half)
+        centre_c = half + torch.rand(n_images, 1, 1, generator=gen) * (size - 2 * half)
+        if is_disc:
+            inside = (rows - centre_r) ** 2 + (cols - centre_c) ** 2 <= radius**2
+        else:
+            inside = ((rows - centre_r).abs() <= radius) & ((cols - centre_c).abs() <= radius)
+        inside &= present[:, label - 1, None, None]
+        y[inside] = label
+    intensity = torch.tensor([0.0, 1.0, -1.0, 2.0])
+    x = intensity[y] + noise * torch.randn(n_images, size, size, generator=gen)
+    return {"x": x.unsqueeze(1), "y": y}
 
 
 def train_val_split(

@@ -15,7 +15,9 @@ network, at 420 and 1280 px:
 4. every formula is rendered by MathJax (served with the site) and none is left as raw
    LaTeX;
 5. the page is no wider than the window, and no code cell scrolls sideways (code wraps);
-6. a table wider than the column scrolls inside its own box instead of widening the page.
+6. a table wider than the column scrolls inside its own box instead of widening the page;
+7. at 420 px, no figure is shown below MIN_FIGURE_SCALE of its natural width (each page's
+   smallest scale is printed), so that its labels and legends stay legible.
 
 Screenshots go to ``--screenshots`` so that a person can look at them. Exits 1 on any
 failed check.
@@ -170,6 +172,11 @@ def check(url: str, shots: Path) -> list[str]:
     return failures
 
 
+#: At 420 px a figure may be shown no smaller than this share of its natural width: a
+#: figure of 640 px (the book's stacked two-panel figures, 6.4 in at 100 dpi) fits at about
+#: 60%, the default 7 in figure at about 55%; a side-by-side pair of 1,100 px fell to a third.
+MIN_FIGURE_SCALE = 0.5
+
 #: Every request to the network: blocked while the pages are checked (they come from file://).
 OFFLINE = ["http://*", "https://*"]
 
@@ -190,7 +197,16 @@ const scrolls = (el) => {
 };
 const tables = [...document.querySelectorAll('article table, main table')]
   .filter(t => t.getBoundingClientRect().right > window.innerWidth + 1 && !scrolls(t));
+const figures = [...document.querySelectorAll('article img, main img')]
+  .filter(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0)
+  .map(i => ({name: (i.getAttribute('src') || '').split('/').pop().slice(0, 40),
+              natural: i.naturalWidth,
+              scale: Math.min(1, i.getBoundingClientRect().width / i.naturalWidth)}))
+  .sort((a, b) => a.scale - b.scale);
 return {
+  figures: figures.length,
+  minScale: figures.length ? figures[0].scale : 1,
+  smallest: figures.slice(0, 1),
   maths: maths.length,
   rendered: document.querySelectorAll('mjx-container').length,
   raw: raw.length,
@@ -202,6 +218,15 @@ return {
   tables: tables.length,
 };
 """
+
+
+def _wait_for_images(driver, seconds: float = 10.0) -> None:
+    """Until every image of the page has loaded (or failed to)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if driver.execute_script("return [...document.images].every(i => i.complete)"):
+            return
+        time.sleep(0.25)
 
 
 def _wait_for_maths(driver, seconds: float = 10.0) -> None:
@@ -233,22 +258,30 @@ def check_pages(html: Path, pages: list[str], shots: Path) -> list[str]:
             for page in pages:
                 driver.get((html / page).resolve().as_uri())
                 _wait_for_maths(driver)
+                _wait_for_images(driver)
                 state = driver.execute_script(_PAGE_STATE)
                 name = f"{width} px, {page}"
                 print(
                     f"{name}: {state['rendered']}/{state['maths']} formulas rendered, "
                     f"page {state['pageWidth']} px, code scrolling: {state['code']}, "
-                    f"tables overflowing: {state['tables']}"
+                    f"tables overflowing: {state['tables']}, {state['figures']} figures "
+                    f"shown at >= {state['minScale']:.0%} of their width"
                 )
+                if width == PHONE[0] and state["minScale"] < MIN_FIGURE_SCALE:
+                    failures.append(
+                        f"{name}: a figure is shrunk to {state['minScale']:.0%} of its "
+                        f"width, below {MIN_FIGURE_SCALE:.0%}: {state['smallest']}"
+                    )
                 if state["raw"] or (state["maths"] and not state["rendered"]):
                     failures.append(
                         f"{name}: {state['raw']} formulas left as raw LaTeX offline "
                         f"(e.g. {state['rawSample']})"
                     )
-                if state["pageWidth"] > state["innerWidth"] + 1:
+                # A phone's browser widens its layout to the widest element (window.innerWidth
+                # follows the page), so the page is compared with the screen's own width.
+                if max(state["pageWidth"], state["innerWidth"]) > width + 1:
                     failures.append(
-                        f"{name}: the page is {state['pageWidth']} px wide in a "
-                        f"{state['innerWidth']} px window"
+                        f"{name}: the page is {state['pageWidth']} px wide on a {width} px screen"
                     )
                 if state["code"] and not page.endswith("api.html"):
                     failures.append(

@@ -11,11 +11,15 @@ processes that ``mlh.launch`` spawns import them by module path).
 from __future__ import annotations
 
 from . import ch11_workers as ch11_workers  # a submodule: mlh.chapters.ch11_workers
+from .segmentation import SegmentationNets, expected_calibration_error, overlap_dice
 from .setups import IMBALANCE_PROBLEMS, imbalance_split, multitask_splits, two_head_net
 
 __all__ = [
     "IMBALANCE_PROBLEMS",
+    "SegmentationNets",
+    "expected_calibration_error",
     "imbalance_split",
     "multitask_splits",
+    "overlap_dice",
     "two_head_net",
 ]

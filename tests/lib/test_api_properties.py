@@ -57,6 +57,9 @@ NOT_TENSOR = {
     "plot_history": "plots a LossHistory",
     "load_penguins": "reads a CSV file into tensors; takes two bools",
     "TaskMixer": "mixes loaders; passes their batches through",
+    "t_quantile": "a float from two numbers",
+    "PairedDifference": "a record of floats",
+    "paired_difference": "summarises per-seed numbers in float64 (tests/lib/test_stats.py)",
 }
 PUBLIC = set(mlh.__all__)
 TENSOR_API = PUBLIC - set(NOT_TENSOR)
@@ -1004,6 +1007,10 @@ NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
     "load_balancing_loss": lambda num: mlh.load_balancing_loss(
         _randn(6, 4), top_k=num(2), num_experts=num(4)
     ),
+    "t_quantile": lambda num: mlh.t_quantile(num(0.975), num(4)),
+    "paired_difference": lambda num: tuple(
+        mlh.paired_difference([num(1.0), num(2.5), num(2.0)], [0.5, 2.0, 1.0], confidence=num(0.9))
+    ),
 }
 NO_NUMBER = "has no numeric hyperparameter"
 NUMPY_EXCLUDED = {
@@ -1024,6 +1031,7 @@ NUMPY_EXCLUDED = {
     "unpack_loss": NO_NUMBER,
     "gaussian_kl": NO_NUMBER,
     "router_z_loss": NO_NUMBER,
+    "PairedDifference": "a record; paired_difference makes it",
     "l1_penalty": NO_NUMBER,
     "l2_penalty": NO_NUMBER,
     "sample_weights": NO_NUMBER,

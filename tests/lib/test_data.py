@@ -292,3 +292,62 @@ class TestMakeDomainDataSignalShift:
     def test_negative_signal_shift_is_refused(self):
         with pytest.raises(ValueError, match="signal_shift"):
             mlh.make_domain_data(10, signal_shift=-1.0)
+
+
+class TestMakeSegmentationData:
+    def test_shapes_dtypes_and_classes(self):
+        data = mlh.make_segmentation_data(40, size=24, seed=0)
+        assert data["x"].shape == (40, 1, 24, 24) and data["x"].dtype == torch.float32
+        assert data["y"].shape == (40, 24, 24) and data["y"].dtype == torch.int64
+        assert set(data["y"].unique().tolist()) <= {0, 1, 2, 3}
+
+    def test_same_seed_same_tensors_and_global_generator_untouched(self):
+        state = torch.random.get_rng_state()
+        a = mlh.make_segmentation_data(30, seed=5)
+        assert torch.equal(state, torch.random.get_rng_state())
+        b = mlh.make_segmentation_data(30, seed=torch.Generator().manual_seed(5))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        c = mlh.make_segmentation_data(30, seed=6)
+        assert not torch.equal(a["y"], c["y"])
+
+    def test_rare_small_class_and_empty_masks(self):
+        y = mlh.make_segmentation_data(2000, seed=1)["y"]
+        share = torch.bincount(y.flatten(), minlength=4) / y.numel()
+        assert share[3] < 0.005 < share[2] < share[1] < share[0]  # the spot is rare
+        present = torch.stack([(y == c).flatten(1).any(1) for c in range(4)], 1)
+        observed = present.float().mean(0)
+        # presence (0.8, 0.7, 0.3), less the shapes covered by the ones drawn later
+        torch.testing.assert_close(observed[3], torch.tensor(0.3), atol=0.03, rtol=0)
+        assert observed[0] == 1  # sampling noise on 2000 images: about 0.01
+        assert 0.62 < observed[2] < 0.73 and 0.67 < observed[1] < 0.83
+        spot_sizes = (y == 3).flatten(1).sum(1)[present[:, 3]]
+        assert spot_sizes.min() >= 1 and spot_sizes.max() <= 16  # a few pixels
+
+    def test_intensity_follows_the_mask(self):
+        data = mlh.make_segmentation_data(500, noise=0.0, seed=2)
+        levels = torch.tensor([0.0, 1.0, -1.0, 2.0])
+        torch.testing.assert_close(data["x"][:, 0], levels[data["y"]])
+        noisy = mlh.make_segmentation_data(500, noise=0.5, seed=2)
+        residual = noisy["x"][:, 0] - levels[noisy["y"]]
+        assert residual.std().item() == pytest.approx(0.5, rel=0.02)
+
+    def test_presence_zero_and_one(self):
+        y = mlh.make_segmentation_data(50, presence=(1.0, 0.0, 0.0), seed=3)["y"]
+        assert (y == 1).flatten(1).any(1).all() and not ((y == 2) | (y == 3)).any()
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error", "match"),
+        [
+            ({"n_images": 0}, ValueError, "`n_images` must be >= 1"),
+            ({"size": 8}, ValueError, "`size` must be >= 16"),
+            ({"size": 32.0}, TypeError, "`size` must be an int"),
+            ({"noise": -0.1}, ValueError, "`noise` must be >= 0"),
+            ({"presence": (0.5, 0.5)}, ValueError, "one probability for each of classes"),
+            ({"presence": (0.5, 1.5, 0.1)}, ValueError, r"`presence\[1\]` must be <= 1"),
+            ({"presence": "abc"}, TypeError, "`presence` must be a sequence"),
+            ({"seed": -1}, ValueError, "`seed` must be >= 0"),
+        ],
+    )
+    def test_bad_inputs(self, kwargs, error, match):
+        with pytest.raises(error, match=match):
+            mlh.make_segmentation_data(**kwargs)
