@@ -274,3 +274,13 @@ def check_same_device(tensor: Tensor, name: str, other: Tensor, other_name: str)
             f"`{name}` is on {tensor.device} but `{other_name}` is on {other.device}; "
             f"move `{name}` with .to({str(other.device)!r})"
         )
+
+
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (torch < 2.4 has no argument for it)."""
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:  # torch < 2.4: CUDA without an argument, the CPU on its own
+        if device_type == "cpu":
+            return bool(torch.is_autocast_cpu_enabled())
+        return bool(torch.is_autocast_enabled())

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validation import (
+    autocast_enabled,
     check_choice,
     check_float,
     check_int,
@@ -29,16 +30,6 @@ def default_device() -> torch.device:
         True
     """
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _autocast_enabled(device_type: str) -> bool:
-    """Whether autocast is on for ``device_type`` (torch < 2.4 has no argument for it)."""
-    try:
-        return bool(torch.is_autocast_enabled(device_type))
-    except TypeError:  # torch < 2.4: CUDA without an argument, the CPU on its own
-        if device_type == "cpu":
-            return bool(torch.is_autocast_cpu_enabled())
-        return bool(torch.is_autocast_enabled())
 
 
 class MultiHeadNet(nn.Module):
@@ -136,7 +127,7 @@ class MultiHeadNet(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"`x` must be a real floating-point tensor, got {x.dtype}")
         dtype = next(self.parameters()).dtype
-        if x.dtype != dtype and not _autocast_enabled(x.device.type):
+        if x.dtype != dtype and not autocast_enabled(x.device.type):
             raise TypeError(
                 f"`x` must have the model's dtype {dtype}, got {x.dtype}; convert one of "
                 f"them (e.g. `x.to({dtype})` or `model.to({x.dtype})`)"

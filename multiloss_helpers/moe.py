@@ -6,7 +6,8 @@ experts; :func:`load_balancing_loss` (Switch Transformer, Mixtral) pushes the lo
 back towards uniform, and :func:`router_z_loss` (ST-MoE) keeps the router logits small,
 so that the router's softmax stays in a range where rounding does not hurt. Both are
 one more loss component: ``loss = task + alpha * load_balancing_loss(...) + beta *
-router_z_loss(...)``.
+router_z_loss(...)``. :class:`TopKMoE` is a small layer of that kind, which returns its
+router logits next to its output.
 
 Both take the router logits of one layer, a tensor ``(tokens, E)`` (or ``(..., E)``,
 flattened over the leading dimensions), or a tuple or list of such tensors, one per
@@ -16,14 +17,24 @@ the ``router_logits`` that its models return.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ._validation import check_int, check_real_floating, check_same_device, describe
+from ._validation import (
+    autocast_enabled,
+    check_bool,
+    check_int,
+    check_real_floating,
+    check_same_device,
+    check_seed,
+    describe,
+)
 
-__all__ = ["load_balancing_loss", "router_z_loss"]
+__all__ = ["TopKMoE", "load_balancing_loss", "router_z_loss"]
 
 
 def _layers(router_logits: Tensor | Sequence[Tensor]) -> list[Tensor]:
@@ -183,7 +194,8 @@ def load_balancing_loss(
     logits = torch.cat(layers).to(inner)
     probs = torch.softmax(logits, dim=-1)
     chosen = logits.detach().topk(top_k, dim=-1).indices
-    routed = torch.zeros_like(probs, requires_grad=False).scatter_(-1, chosen, 1.0)
+    ones = torch.ones(chosen.shape, dtype=probs.dtype, device=probs.device)
+    routed = torch.zeros_like(probs).scatter(-1, chosen, ones)  # out of place: vmap-able
     if attention_mask is None:
         fraction = routed.mean(dim=0)
         mean_prob = probs.mean(dim=0)
@@ -237,3 +249,138 @@ def router_z_loss(router_logits: Tensor | Sequence[Tensor]) -> Tensor:
     inner = torch.promote_types(out_dtype, torch.float32)
     lse = torch.logsumexp(torch.cat(layers).to(inner), dim=-1)
     return lse.square().mean().to(out_dtype)
+
+
+class TopKMoE(nn.Module):
+    r"""A mixture-of-experts layer with a linear router and top-k routing.
+
+    .. math::
+
+        z = W_r x + b_r, \qquad p = \operatorname{softmax}(z), \qquad
+        y = \sum_{e \in \operatorname{top}_k(z)} g_e \, f_e(x), \qquad
+        g_e = \frac{p_e}{\sum_{j \in \operatorname{top}_k(z)} p_j}
+
+    (with ``normalize=False``, :math:`g_e = p_e`, as the Switch Transformer does with
+    ``top_k=1``). The normalised gates are computed as the softmax of the chosen logits,
+    equal to :math:`g_e` above, so that an expert outside a token's top-k receives
+    exactly zero gradient from it (the renormalised ratio does not depend on its logit;
+    through the full softmax, autograd would return a rounding residue instead). Each
+    expert :math:`f_e` is a linear map ``d_in -> d_out`` or, with
+    ``hidden``, a ReLU network with one hidden layer. The router's gradient from the task
+    comes through the gates :math:`g_e` only: with ``top_k=1`` and ``normalize=True`` the
+    gate is always 1 and the router learns nothing from the task, so that combination is
+    refused. Shazeer et al. 2017, `Outrageously Large Neural Networks: The Sparsely-Gated
+    Mixture-of-Experts Layer <https://arxiv.org/abs/1701.06538>`_; Jiang et al. 2024,
+    `Mixtral of Experts <https://arxiv.org/abs/2401.04088>`_ (top-2, normalised gates).
+
+    For small models: every expert is computed on every token and the ``top_k`` chosen
+    ones are kept (exact, and easy to batch with ``torch.vmap``); a large model sends each
+    token only to its experts instead.
+
+    Args:
+        d_in: the size of a token's features, ``>= 1``.
+        d_out: the size of the output, ``>= 1``.
+        num_experts: the number of experts :math:`E`, ``>= 1``.
+        top_k: the experts each token uses, ``1 <= top_k <= num_experts``. Default: ``2``.
+        hidden: the width of each expert's hidden layer, or ``None`` for linear experts.
+            Default: ``None``.
+        normalize: renormalise the chosen experts' probabilities to sum to 1 (Mixtral).
+            Default: ``True``.
+        seed: when given, the weights are initialised from this seed without touching
+            the global random state. Default: ``None``.
+
+    Shape:
+        - Input: ``(*, d_in)``.
+        - Output: a tuple ``(output, router_logits)``, shapes ``(*, d_out)`` and
+          ``(*, num_experts)``; the logits go to :func:`load_balancing_loss` and
+          :func:`router_z_loss`.
+
+    Example:
+        >>> moe = TopKMoE(3, 1, num_experts=4, top_k=2, seed=0)
+        >>> out, logits = moe(torch.randn(5, 3))
+        >>> out.shape, logits.shape
+        (torch.Size([5, 1]), torch.Size([5, 4]))
+        >>> loss = out.square().mean() + 0.01 * load_balancing_loss(logits, top_k=2)
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        num_experts: int,
+        *,
+        top_k: int = 2,
+        hidden: int | None = None,
+        normalize: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.d_in = check_int(d_in, "d_in", minimum=1)
+        self.d_out = check_int(d_out, "d_out", minimum=1)
+        self.num_experts = check_int(num_experts, "num_experts", minimum=1)
+        self.top_k = check_int(top_k, "top_k", minimum=1)
+        if self.top_k > self.num_experts:
+            raise ValueError(
+                f"`top_k` must be <= `num_experts` ({self.num_experts}), got {self.top_k}"
+            )
+        self.hidden = None if hidden is None else check_int(hidden, "hidden", minimum=1)
+        self.normalize = check_bool(normalize, "normalize")
+        if self.top_k == 1 and self.normalize:
+            raise ValueError(
+                "`top_k=1` with `normalize=True` gives every token a gate of 1, so the "
+                "router would receive no gradient from the task: pass `normalize=False` "
+                "(the Switch Transformer's gate) or use `top_k >= 2`"
+            )
+        self.seed = None if seed is None else check_seed(seed, "seed")
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.router = nn.Linear(self.d_in, self.num_experts)
+            widths = [self.d_in, self.d_out] if hidden is None else [self.d_in, hidden, self.d_out]
+            self.weights = nn.ParameterList()
+            self.biases = nn.ParameterList()
+            for fan_in, fan_out in itertools.pairwise(widths):
+                bound = 1 / math.sqrt(fan_in)  # nn.Linear's default, per expert
+                w = torch.empty(self.num_experts, fan_in, fan_out).uniform_(-bound, bound)
+                b = torch.empty(self.num_experts, fan_out).uniform_(-bound, bound)
+                self.weights.append(nn.Parameter(w))
+                self.biases.append(nn.Parameter(b))
+
+    def _check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"`x` must be a torch.Tensor, got {describe(x)}")
+        if x.dim() < 1 or x.shape[-1] != self.d_in:
+            raise ValueError(f"`x` must have shape (*, {self.d_in}), got {tuple(x.shape)}")
+        check_real_floating(x, "`x`")
+        dtype = self.router.weight.dtype
+        if x.dtype != dtype and not autocast_enabled(x.device.type):
+            raise TypeError(
+                f"`x` must have the model's dtype {dtype}, got {x.dtype}; convert one of "
+                f"them (e.g. `x.to({dtype})` or `model.to({x.dtype})`)"
+            )
+
+    def gates(self, router_logits: Tensor) -> Tensor:
+        r"""The gate of every expert for every token, ``(*, E)``: zero outside the top-k."""
+        if self.normalize:  # the softmax over the chosen logits: no path to the others
+            chosen, index = router_logits.topk(self.top_k, dim=-1)
+            gates = torch.softmax(chosen, dim=-1)
+        else:
+            gates, index = torch.softmax(router_logits, dim=-1).topk(self.top_k, dim=-1)
+        return torch.zeros_like(router_logits).scatter(-1, index, gates)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""``(output, router_logits)`` for tokens ``x`` of shape ``(*, d_in)``."""
+        self._check_input(x)
+        router_logits = self.router(x)
+        h = torch.einsum("...i,eio->...eo", x, self.weights[0]) + self.biases[0]
+        for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
+            h = torch.einsum("...ei,eio->...eo", torch.relu(h), w) + b
+        output = (self.gates(router_logits).unsqueeze(-1) * h).sum(dim=-2)
+        return output, router_logits
+
+    def extra_repr(self) -> str:
+        return (
+            f"d_in={self.d_in}, d_out={self.d_out}, num_experts={self.num_experts}, "
+            f"top_k={self.top_k}, hidden={self.hidden}, normalize={self.normalize}, "
+            f"seed={self.seed!r}"
+        )

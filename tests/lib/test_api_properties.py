@@ -54,6 +54,7 @@ NOT_TENSOR = {
     "make_imbalanced_data": "makes data from numbers and a seed",
     "make_multitask_data": "makes data from numbers and a seed",
     "make_ring_data": "makes data from numbers and a seed",
+    "make_segmentation_data": "makes data from numbers and a seed",
     "plot_history": "plots a LossHistory",
     "load_penguins": "reads a CSV file into tensors; takes two bools",
     "TaskMixer": "mixes loaders; passes their batches through",
@@ -391,6 +392,7 @@ DTYPE_EXCLUDED = {
     "precision_recall_curve": "a metric of scores: sorts and counts, no loss arithmetic",
     # drivers and figures, whose arithmetic is the model's or matplotlib's
     "MultiHeadNet": "a model; its dtype is its parameters'",
+    "TopKMoE": "a model; its dtype is its parameters' (tests/lib/test_moe.py)",
     "fit": "the training loop; its arithmetic is the loss function's",
     "evaluate": "means of the loss function's values, in float32",
     "predict": "concatenates the model's outputs",
@@ -936,6 +938,9 @@ NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
     "MultiHeadNet": lambda num: mlh.MultiHeadNet(
         num(4), {"a": num(2)}, hidden=(num(8),), dropout=num(0.25), seed=num(0)
     ).state_dict(),
+    "TopKMoE": lambda num: mlh.TopKMoE(
+        num(2), num(1), num(4), top_k=num(2), hidden=num(3), seed=num(0)
+    ).state_dict(),
     "MultiTaskLoss": lambda num: (
         mlh.MultiTaskLoss({"a": F.mse_loss}, weights={"a": num(0.5)})(
             {"a": torch.ones(2)}, {"a": torch.zeros(2)}
@@ -987,6 +992,9 @@ NUMPY_CASES: dict[str, Callable[[Num], Any]] = {
     ),
     "make_ring_data": lambda num: mlh.make_ring_data(
         num(5), modes=num(4), radius=num(1.5), std=num(0.1), seed=num(1)
+    ),
+    "make_segmentation_data": lambda num: mlh.make_segmentation_data(
+        num(3), size=num(16), noise=num(0.5), presence=(num(0.5), num(0.5), num(0.5)), seed=num(1)
     ),
     "ring_centres": lambda num: mlh.ring_centres(num(4), radius=num(1.5)),
     "predictive_entropy": lambda num: mlh.predictive_entropy(_randn(3, 4, 2), dim=num(1)),
@@ -1098,6 +1106,7 @@ SEED_CASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
         "seed",
         lambda s: mlh.MultiHeadNet(3, {"a": 2}, hidden=(4,), seed=s).state_dict(),
     ),
+    "TopKMoE": ("seed", lambda s: mlh.TopKMoE(2, 1, 4, seed=s).state_dict()),
     "PCGrad": ("seed", lambda s: mlh.PCGrad(3, shared=_shared(), seed=s).generator.get_state()),
     # six tasks in three dimensions: many conflicts, so the order (the seed) matters
     "pcgrad": ("generator", lambda s: mlh.pcgrad(_randn(6, 3), generator=s)),
@@ -1106,6 +1115,10 @@ SEED_CASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "make_imbalanced_data": ("seed", lambda s: mlh.make_imbalanced_data(30, seed=s)),
     "make_multitask_data": ("seed", lambda s: mlh.make_multitask_data(5, seed=s)),
     "make_ring_data": ("seed", lambda s: mlh.make_ring_data(5, seed=s)),
+    "make_segmentation_data": (
+        "seed",
+        lambda s: mlh.make_segmentation_data(3, size=16, seed=s),
+    ),
     "seed_everything": (
         "seed",
         lambda s: (mlh.seed_everything(s), torch.rand(2), np.random.rand(2).tolist()),

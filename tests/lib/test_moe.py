@@ -295,3 +295,144 @@ def test_bad_hyperparameters_are_refused_by_name(kwargs, error, match):
 def test_bad_logits_are_refused_by_name(fn, logits, error, match):
     with pytest.raises(error, match=match):
         fn(logits)
+
+
+# ------------------------------------------------------------------ TopKMoE
+@torch.no_grad()
+def _reference_moe(moe, x, normalize=True):
+    """The layer token by token in float64: the top-k experts by logit, their gates, the sum."""
+    w_r, b_r = moe.router.weight.double(), moe.router.bias.double()
+    layers = [(w.double(), b.double()) for w, b in zip(moe.weights, moe.biases, strict=True)]
+    outputs = []
+    for token in x.double().reshape(-1, moe.d_in):
+        logits = w_r @ token + b_r
+        probs = torch.softmax(logits, 0)
+        chosen = sorted(range(moe.num_experts), key=lambda e: -float(logits[e]))[: moe.top_k]
+        norm = sum(float(probs[e]) for e in chosen) if normalize else 1.0
+        out = torch.zeros(moe.d_out, dtype=torch.float64)
+        for e in chosen:
+            h = token
+            for i, (w, b) in enumerate(layers):
+                h = h @ w[e] + b[e]
+                h = torch.relu(h) if i < len(layers) - 1 else h
+            out += float(probs[e]) / norm * h
+        outputs.append(out)
+    return torch.stack(outputs).reshape(*x.shape[:-1], moe.d_out)
+
+
+@pytest.mark.parametrize("hidden", [None, 5])
+@pytest.mark.parametrize(("top_k", "normalize"), [(2, True), (3, True), (1, False), (2, False)])
+def test_topk_moe_matches_a_token_by_token_reference(hidden, top_k, normalize):
+    moe = mlh.TopKMoE(3, 2, 6, top_k=top_k, hidden=hidden, normalize=normalize, seed=1)
+    x = _logits(4, 5, 3, seed=7).float()  # leading dimensions are kept
+    out, logits = moe(x)
+    assert out.shape == (4, 5, 2) and logits.shape == (4, 5, 6)
+    torch.testing.assert_close(logits, moe.router(x))
+    want = _reference_moe(moe, x, normalize)
+    torch.testing.assert_close(out.double(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_topk_moe_with_every_expert_is_the_dense_softmax_mixture():
+    moe = mlh.TopKMoE(2, 1, 4, top_k=4, seed=2).double()
+    x = _logits(9, 2, seed=3)
+    out, logits = moe(x)
+    experts = torch.einsum("ni,eio->neo", x, moe.weights[0]) + moe.biases[0]
+    torch.testing.assert_close(out, (logits.softmax(-1)[..., None] * experts).sum(1))
+
+
+def test_an_expert_no_token_chooses_gets_exactly_zero_gradient():
+    moe = mlh.TopKMoE(2, 1, 4, top_k=2, seed=0).double()
+    with torch.no_grad():  # expert 3 is never in a token's top 2
+        moe.router.weight[3] = 0.0
+        moe.router.bias[3] = -50.0
+    x = _logits(16, 2, seed=4)
+    out, _ = moe(x)
+    out.square().sum().backward()
+    assert (moe.router.weight.grad[3] == 0).all() and moe.router.bias.grad[3] == 0
+    assert (moe.weights[0].grad[3] == 0).all() and (moe.biases[0].grad[3] == 0).all()
+    assert moe.router.weight.grad[:3].abs().sum() > 0
+    # without renormalisation the full softmax reaches every router row
+    moe.normalize, moe.top_k = False, 1
+    moe.zero_grad()
+    moe(x)[0].square().sum().backward()
+    assert moe.router.bias.grad[3] != 0
+
+
+def test_topk_moe_gradcheck_in_float64():
+    moe = mlh.TopKMoE(2, 1, 4, top_k=2, hidden=3, seed=5).double()
+    x = _logits(6, 2, seed=6).requires_grad_(True)
+    params = tuple(moe.parameters())
+
+    def fn(x, *p):
+        names = [n for n, _ in moe.named_parameters()]
+        out, logits = torch.func.functional_call(moe, dict(zip(names, p, strict=True)), (x,))
+        return out, logits
+
+    assert torch.autograd.gradcheck(fn, (x, *params))
+
+
+def test_topk_moe_is_seeded_without_touching_the_global_generator():
+    state = torch.random.get_rng_state()
+    a, b = mlh.TopKMoE(2, 1, 4, seed=3), mlh.TopKMoE(2, 1, 4, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert not torch.equal(mlh.TopKMoE(2, 1, 4, seed=4).router.weight, a.router.weight)
+
+
+def test_topk_moe_under_vmap_equals_one_copy_at_a_time():
+    layers = [mlh.TopKMoE(2, 1, 4, top_k=2, seed=s) for s in range(3)]
+    params, buffers = torch.func.stack_module_state(layers)
+    x = _logits(3, 10, 2, seed=8).float()
+
+    def run(p, b, x):
+        return torch.func.functional_call(layers[0], (p, b), (x,))
+
+    out, logits = torch.vmap(run)(params, buffers, x)
+    for i, layer in enumerate(layers):
+        want_out, want_logits = layer(x[i])
+        torch.testing.assert_close(out[i], want_out)
+        torch.testing.assert_close(logits[i], want_logits)
+    balance = torch.vmap(lambda z: mlh.load_balancing_loss(z, top_k=2))(logits)
+    for i in range(3):
+        torch.testing.assert_close(balance[i], mlh.load_balancing_loss(logits[i], top_k=2))
+
+
+def test_topk_moe_repr_and_devices(device):
+    moe = mlh.TopKMoE(3, 2, 5, top_k=2, hidden=4, seed=0)
+    assert "d_in=3, d_out=2, num_experts=5, top_k=2, hidden=4, normalize=True, seed=0" in repr(moe)
+    moe = moe.to(device)
+    out, logits = moe(torch.randn(7, 3, device=device))
+    assert out.device.type == device.type and logits.device.type == device.type
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((0, 1, 4), {}, ValueError, r"`d_in` must be >= 1, got 0"),
+        ((2, 1, 4), {"top_k": 5}, ValueError, r"`top_k` must be <= `num_experts` \(4\), got 5"),
+        ((2, 1, 4), {"top_k": 1}, ValueError, r"`top_k=1` with `normalize=True`"),
+        ((2, 1, 4), {"hidden": 0}, ValueError, r"`hidden` must be >= 1, got 0"),
+        ((2, 1, 4), {"normalize": "yes"}, TypeError, r"`normalize` must be a bool"),
+        ((2, 1.0, 4), {}, TypeError, r"`d_out` must be an int"),
+        ((2, 1, 4), {"seed": -1}, ValueError, r"`seed`"),
+    ],
+)
+def test_topk_moe_bad_arguments_are_refused_by_name(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        mlh.TopKMoE(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("x", "error", "match"),
+    [
+        ([[0.0, 1.0]], TypeError, r"`x` must be a torch.Tensor, got list"),
+        (torch.zeros(3, 4), ValueError, r"`x` must have shape \(\*, 2\), got \(3, 4\)"),
+        (torch.zeros(3, 2, dtype=torch.long), TypeError, r"real floating-point"),
+        (torch.zeros(3, 2, dtype=torch.float64), TypeError, r"model's dtype torch.float32"),
+    ],
+)
+def test_topk_moe_bad_inputs_are_refused_by_name(x, error, match):
+    with pytest.raises(error, match=match):
+        mlh.TopKMoE(2, 1, 4)(x)
