@@ -48,7 +48,7 @@ from .stats import *
 from .train import *
 from .weighting import *
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: The library modules whose ``__all__`` make up the package's public names: every public
 #: submodule imported above by its star import (the book's support code, ``chapters`` and
