@@ -20,3 +20,12 @@ import logging as _logging  # noqa: E402
 _logging.getLogger("IPKernelApp").addFilter(
     lambda record: "without encryption" not in record.getMessage()
 )
+# PyTorch's C++ log warnings (chapter 16 runs DDP in the kernel; its reducer notes that
+# `find_unused_parameters=True` found every parameter used in the forward pass) would
+# reach the page with the build machine's timestamp and process rank. Set before any
+# cell imports torch, this keeps C++ errors and drops its info and warnings, in the
+# build's kernels only: readers running the notebooks see them. Chapter 11's worker
+# processes are launched with the same setting (mlh.distributed).
+import os as _os  # noqa: E402
+
+_os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
