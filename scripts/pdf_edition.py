@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
-import importlib.util
+import importlib
 import json
 import re
 import shutil
@@ -53,14 +53,11 @@ PDF_SOLUTIONS = (
 
 
 def _sibling(name: str):
-    """The script ``name``.py next to this one, imported as a module."""
-    spec = importlib.util.spec_from_file_location(
-        name, Path(__file__).resolve().with_name(f"{name}.py")
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The script ``name``.py next to this one, imported as a module by its name."""
+    folder = str(Path(__file__).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
 
 
 def _source(cell: dict) -> str:
