@@ -105,15 +105,13 @@ def t_quantile(p: float, df: int) -> float:
 class PairedDifference(NamedTuple):
     r"""The result of :func:`paired_difference`: ``a - b`` seed by seed, summarised.
 
-    Attributes:
-        mean (float): the mean of the per-pair differences ``a[i] - b[i]``.
-        se (float): its standard error, the sample standard deviation (``n - 1`` in the
-            denominator) over :math:`\sqrt{n}`.
-        n (int): the number of pairs.
-        t_critical (float): Student's two-sided threshold for ``n - 1`` degrees of freedom
-            at the requested confidence.
-        verdict (str): ``"higher"`` (``a`` above ``b``) when ``mean > t_critical * se``,
-            ``"lower"`` when ``mean < -t_critical * se``, else ``"no clear difference"``.
+    A named tuple of five fields: ``mean``, the mean of the per-pair differences
+    ``a[i] - b[i]``; ``se``, its standard error (the sample standard deviation, with
+    ``n - 1`` in the denominator, over :math:`\sqrt{n}`); ``n``, the number of pairs;
+    ``t_critical``, Student's two-sided threshold for ``n - 1`` degrees of freedom at the
+    requested confidence; and ``verdict``: ``"higher"`` (``a`` above ``b``) when
+    ``mean > t_critical * se``, ``"lower"`` when ``mean < -t_critical * se``, else
+    ``"no clear difference"``. ``_asdict()`` gives them as a dict, for a table row.
 
     Example:
         >>> result = paired_difference([3.0, 5.0, 4.5], [2.0, 4.5, 3.0])
@@ -195,9 +193,10 @@ def paired_difference(a: Any, b: Any, *, confidence: float = 0.95) -> PairedDiff
     but consistent difference is seen through a large spread between seeds.
 
     Args:
-        a (Tensor, NumPy array, pandas Series or list): one value per seed for the first
-            arm.
-        b: the second arm's values on the same seeds, in the same order.
+        a: one value per seed for the first arm: a 1-D tensor, NumPy array, pandas Series
+            or list of numbers.
+        b: the second arm's values on the same seeds, in the same order, in any of those
+            forms.
         confidence (float): the two-sided confidence of the verdict, in (0, 1).
             Default: ``0.95``.
 
