@@ -46,7 +46,6 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 # nbgrader's own code stub (ClearSolutions.code_stub for Python), so that the two agree.
 STUB_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
 STUB = "\n".join(STUB_LINES)
-GATE = re.compile(r"\{solution-(start|end)\}")
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 CHECK_CALL = re.compile(r"\bmlh\.exercises\.(check_\w+)\(")
 # The hidden test's loader: a fresh copy of the package under a private name, found by the
@@ -91,6 +90,7 @@ def _sibling(name: str):
 
 
 nbgrader_cells = _sibling("nbgrader_cells")
+GATE = nbgrader_cells.GATE  # a `{solution-start}` / `{solution-end}` gate cell
 plain_citations = _sibling("plain_citations")
 
 

@@ -44,8 +44,6 @@ EDITIONS = ("student", "instructor")
 #: What the source tree needs besides the notebooks (paths relative to the repository).
 COPIED = ("_toc.yml", "references.bib", "book/_static", "book/_ext")
 GATE_START = re.compile(r"\{solution-start\}")
-GATE = re.compile(r"\{solution-(start|end)\}")
-CHECK_CALL = re.compile(r"\bmlh\.exercises\.check_\w+\(")
 PDF_SOLUTIONS = (
     "This edition leaves the solutions out: under each exercise is the stub of the\n"
     "student notebooks (`make lab`), and its check, to run once you have written it."
@@ -103,7 +101,7 @@ def student_edition(notebook: dict) -> dict:
     cells = []
     for cell in notebook["cells"]:
         source = _source(cell)
-        if cell["cell_type"] == "markdown" and GATE.search(source):
+        if cell["cell_type"] == "markdown" and make_assignments.GATE.search(source):
             continue
         cell = copy.deepcopy(cell)
         if cell["cell_type"] == "markdown":
@@ -113,7 +111,7 @@ def student_edition(notebook: dict) -> dict:
                 raise ValueError("a cell tagged `solution` has no `### BEGIN SOLUTION` marker")
             cell["source"] = make_assignments.strip_solutions(source)
             cell["outputs"], cell["execution_count"] = [], None
-        elif CHECK_CALL.search(source):
+        elif make_assignments.CHECK_CALL.search(source):
             cell["outputs"], cell["execution_count"] = [], None
         cells.append(cell)
     return {**notebook, "cells": cells}
